@@ -1,0 +1,93 @@
+#include <errno.h>
+#include <string.h>
+#include <talloc.h>
+
+#include "daemon/access.h"
+#include "daemon/domain.h"
+#include "store/path.h"
+
+static bool acts_for(const struct accessor *who, uint32_t domid)
+{
+	return who->domid == domid || (who->has_target && who->target == domid);
+}
+
+bool access_is_owner(const struct accessor *who,
+		     const struct perm_list *perms)
+{
+	return who->privileged ||
+	       (perms->count && acts_for(who, perms->entries[0].domid));
+}
+
+unsigned int access_granted(struct server *server, const struct accessor *who,
+			    const struct perm_list *perms)
+{
+	unsigned int i;
+
+	if (who->privileged)
+		return PERM_BOTH;
+	if (!perms->count)
+		return PERM_NONE;
+	if (acts_for(who, perms->entries[0].domid))
+		return PERM_BOTH;
+	for (i = 1; i < perms->count; i++) {
+		const struct node_perm *p = &perms->entries[i];
+
+		if (acts_for(who, p->domid) &&
+		    domain_perm_is_valid(server, p->domid))
+			return p->access;
+	}
+	return perms->entries[0].access;
+}
+
+char *access_nearest_existing(struct request *req, const char *path,
+			      unsigned int observe, const struct node **node)
+{
+	char *ancestor = talloc_strdup(req->ctx, path);
+
+	if (!ancestor)
+		return NULL;
+	for (;;) {
+		size_t len;
+
+		*node = view_get(req->view, ancestor, observe);
+		if (*node || strcmp(ancestor, "/") == 0)
+			return ancestor;
+		len = path_parent_len(ancestor);
+		if (len == 0)
+			len = 1;	/* the parent of "/x" is "/" */
+		ancestor[len] = '\0';
+	}
+}
+
+const struct node *access_get_node(struct request *req, const char *path,
+				   unsigned int perm, unsigned int observe,
+				   int *err)
+{
+	const struct accessor *who = &req->conn->who;
+	unsigned int check = who->privileged ? 0 : OBSERVE_PERMS;
+	const struct node *node = view_get(req->view, path, observe | check);
+
+	if (node) {
+		if ((access_granted(req->conn->server, who, &node->perms) &
+		     perm) != perm) {
+			*err = EACCES;
+			return NULL;
+		}
+		return node;
+	}
+	*err = ENOENT;
+	if (!who->privileged) {
+		/* Tell a missing node from one hidden by its ancestors. */
+		const struct node *ancestor;
+
+		if (!access_nearest_existing(req, path, OBSERVE_PERMS,
+					     &ancestor)) {
+			*err = ENOMEM;
+		} else if (ancestor &&
+			   !(access_granted(req->conn->server, who,
+					    &ancestor->perms) & PERM_READ)) {
+			*err = EACCES;
+		}
+	}
+	return NULL;
+}

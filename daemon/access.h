@@ -1,0 +1,35 @@
+/*
+ * Permission policy: what access a caller has to a node, and the node
+ * lookups that apply it.  Lookups go through a view, so inside a
+ * transaction they record what the caller observed.
+ */
+#ifndef DAEMON_ACCESS_H
+#define DAEMON_ACCESS_H
+
+#include "daemon/internal.h"
+
+/* PERM_* bits @who has on a node with @perms. */
+unsigned int access_granted(struct server *server, const struct accessor *who,
+			    const struct perm_list *perms);
+
+/* True if @who owns a node with @perms (or acts for its owner). */
+bool access_is_owner(const struct accessor *who,
+		     const struct perm_list *perms);
+
+/*
+ * The node at @path if @who has @perm on it, observing @observe besides
+ * what the check needs.  NULL with *err: ENOENT (missing), EACCES (no
+ * access, or missing below an ancestor @who may not read), ENOMEM.
+ */
+const struct node *access_get_node(struct request *req, const char *path,
+				   unsigned int perm, unsigned int observe,
+				   int *err);
+
+/*
+ * The nearest existing ancestor of @path (or @path itself), as a path
+ * allocated on @ctx, with its node; NULL only on allocation failure.
+ */
+char *access_nearest_existing(struct request *req, const char *path,
+			      unsigned int observe, const struct node **node);
+
+#endif

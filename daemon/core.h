@@ -1,0 +1,81 @@
+/*
+ * The core server's interface to the outside: what main() and the IO
+ * backends may call.  The core moves no bytes itself: a backend hands it a
+ * connection with three operations, and the core reads, frames, handles
+ * and writes through them.  Nothing here depends on an event loop, on
+ * sockets or on Xen's libraries.
+ */
+#ifndef DAEMON_CORE_H
+#define DAEMON_CORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "daemon/quota.h"
+
+struct server;
+struct connection;
+
+struct conn_ops {
+	/* >0 bytes read, 0 nothing available now, -1 the peer is gone. */
+	ssize_t (*read)(void *io, void *buf, size_t len);
+	/*
+	 * >0 bytes taken, 0 no room now, -1 the peer is gone.  Taking less
+	 * than offered means "no more room": the backend then watches for
+	 * room itself and calls conn_output_ready() when there is some.
+	 */
+	ssize_t (*write)(void *io, const void *buf, size_t len);
+	/* The core is done with the connection: release the backend side. */
+	void (*destroy)(void *io);
+};
+
+/* What the core asks of its host (main): all optional. */
+struct server_hooks {
+	/* Open (file != NULL), reopen (file == NULL) or close the trace. */
+	bool (*trace_open)(const char *file);
+	void (*trace_close)(void);
+	/* Write a full memory report into @file (CONTROL memreport FILE). */
+	bool (*memreport_to_file)(const void *talloc_root, const char *file);
+};
+
+struct server_config {
+	const char *database_file;	/* NULL: the store lives in memory */
+	struct quota_settings quota;
+	bool has_priv_domid;
+	uint32_t priv_domid;
+	bool keep_orphans;
+	struct server_hooks hooks;
+};
+
+/* Fill @config with the defaults of Xen 4.17's xenstored. */
+void server_config_defaults(struct server_config *config);
+
+/* A server with the initial tree (/, /tool, /tool/xenstored); NULL + errno. */
+struct server *server_new(void *ctx, const struct server_config *config);
+
+/*
+ * A new connection from domain @domid through @ops/@io.  Socket
+ * connections are dom0's and privileged.  Returns NULL on allocation
+ * failure (the caller then releases @io itself).
+ */
+struct connection *server_connect(struct server *server,
+				  const struct conn_ops *ops, void *io,
+				  uint32_t domid);
+
+/*
+ * Input may be waiting: read, handle and answer what is there.  Returns
+ * false if the connection was destroyed (the backend's @io is gone then).
+ */
+bool conn_input_ready(struct connection *conn);
+
+/* Room to write again: flush queued output.  Same return as above. */
+bool conn_output_ready(struct connection *conn);
+
+/* Destroy a connection from the backend side (it calls ops->destroy). */
+void conn_close(struct connection *conn);
+
+/* Number of live connections (for logs and tests). */
+unsigned int server_connection_count(const struct server *server);
+
+#endif

@@ -1,0 +1,344 @@
+/*
+ * Request dispatch: the table of message types, the checks every request
+ * passes (type, transaction, privilege), and the small requests that need
+ * no node access (watches, transactions, domain paths).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <talloc.h>
+
+#include "daemon/control.h"
+#include "daemon/domain.h"
+#include "daemon/internal.h"
+#include "daemon/log.h"
+#include "daemon/node_ops.h"
+#include "daemon/watch.h"
+#include "store/path.h"
+
+#define HANDLER_PRIVILEGED	1u	/* EACCES for unprivileged callers */
+#define HANDLER_CHANGES		2u	/* changes nodes: logged in transactions */
+#define HANDLER_ANY_TX		4u	/* tx_id is ignored (WATCH, UNWATCH) */
+
+struct handler {
+	int (*fn)(struct request *req);
+	unsigned int flags;
+};
+
+const char *request_single_string(const struct request *req)
+{
+	if (req->hdr.len == 0 || req->payload[req->hdr.len - 1] != '\0' ||
+	    strlen(req->payload) != req->hdr.len - 1)
+		return NULL;
+	return req->payload;
+}
+
+int request_strings(const struct request *req, const char **argv, int max)
+{
+	const char *p = req->payload, *end = req->payload + req->hdr.len;
+	int count = 0;
+
+	if (req->hdr.len == 0 || end[-1] != '\0')
+		return -1;
+	for (; p < end; p += strlen(p) + 1) {
+		if (count < max)
+			argv[count] = p;
+		count++;
+	}
+	return count;
+}
+
+int reply_data(struct request *req, const void *data, uint32_t len)
+{
+	if (len > XENSTORE_PAYLOAD_MAX)
+		return E2BIG;
+	req->reply = data;
+	req->reply_len = len;
+	return 0;
+}
+
+int reply_string(struct request *req, const char *s)
+{
+	return reply_data(req, s, (uint32_t)strlen(s) + 1);
+}
+
+void reply_error(struct request *req, int err)
+{
+	const char *name = "EINVAL";
+	size_t i;
+
+	for (i = 0; i < sizeof(xsd_errors) / sizeof(xsd_errors[0]); i++) {
+		if (xsd_errors[i].errnum == err) {
+			name = xsd_errors[i].errstring;
+			break;
+		}
+	}
+	conn_queue_message(req->conn, XS_ERROR, req->hdr.req_id,
+			   req->hdr.tx_id, name, (uint32_t)strlen(name) + 1);
+}
+
+static int do_watch(struct request *req)
+{
+	const char *argv[3];
+	char *path;
+	bool relative;
+	int err;
+
+	if (request_strings(req, argv, 3) != 2)
+		return EINVAL;
+	err = node_path_argument(req, argv[0], true, &path, &relative);
+	if (err)
+		return err;
+	err = watch_add(req->conn, path, argv[1], relative, &req->new_watch);
+	return err ? err : reply_string(req, "OK");
+}
+
+static int do_unwatch(struct request *req)
+{
+	const char *argv[3];
+	char *path;
+	bool relative;
+	int err;
+
+	if (request_strings(req, argv, 3) != 2)
+		return EINVAL;
+	err = node_path_argument(req, argv[0], true, &path, &relative);
+	if (err)
+		return err;
+	err = watch_remove(req->conn, path, argv[1]);
+	return err ? err : reply_string(req, "OK");
+}
+
+static int do_reset_watches(struct request *req)
+{
+	watch_remove_all(req->conn);
+	conn_end_all_transactions(req->conn);
+	return reply_string(req, "OK");
+}
+
+static int do_get_domain_path(struct request *req)
+{
+	const char *arg = request_single_string(req);
+	char *path;
+
+	if (!arg)
+		return EINVAL;
+	/* atoi's leniency is Xen's: "" and "abc" name domain 0. */
+	path = talloc_asprintf(req->ctx, PATH_DOMAIN_PREFIX "%u",
+			       (unsigned int)atoi(arg));
+	return path ? reply_string(req, path) : ENOMEM;
+}
+
+static int do_transaction_start(struct request *req)
+{
+	struct connection *conn = req->conn;
+	struct conn_transaction *entry;
+	char *reply;
+	uint32_t id;
+
+	if (req->tx)
+		return EBUSY;
+	if (!conn->who.privileged &&
+	    conn->transaction_count >= conn->server->config.quota.transactions)
+		return ENOSPC;
+	/* Never 0 (no transaction), never an id still in use. */
+	do {
+		id = conn->next_transaction_id++;
+	} while (id == 0 || conn_find_transaction(conn, id));
+	entry = talloc_zero(conn, struct conn_transaction);
+	if (!entry)
+		return ENOMEM;
+	entry->tx = transaction_new(entry, conn->server->store, id);
+	reply = talloc_asprintf(req->ctx, "%u", id);
+	if (!entry->tx || !reply) {
+		talloc_free(entry);
+		return ENOMEM;
+	}
+	LIST_INSERT_HEAD(&conn->transactions, entry, link);
+	conn->transaction_count++;
+	return reply_string(req, reply);
+}
+
+static int commit(struct request *req, struct transaction *tx)
+{
+	struct server *server = req->conn->server;
+	struct view *view = view_new(req->ctx, server->store, false);
+	int err;
+
+	if (!view)
+		return ENOMEM;
+	err = transaction_commit(tx, view, dispatch_replay, req->conn);
+	if (err)
+		return err;
+	err = view_apply(view, domain_account_owner, server);
+	if (err)
+		return err;
+	server_fire_changes(server, view);
+	return 0;
+}
+
+static int do_transaction_end(struct request *req)
+{
+	const char *arg = request_single_string(req);
+	struct transaction *tx = req->tx;
+	int err = 0;
+
+	if (!tx)
+		return ENOENT;
+	if (!arg || (strcmp(arg, "T") != 0 && strcmp(arg, "F") != 0))
+		return EINVAL;
+	if (strcmp(arg, "T") == 0)
+		err = commit(req, tx);
+	req->tx = NULL;
+	req->view = NULL;
+	conn_end_transaction(req->conn, tx);
+	return err ? err : reply_string(req, "OK");
+}
+
+/* Domain requests come with the Xen ring backend. */
+static int do_domain_request(struct request *req)
+{
+	return ENOSYS;
+}
+
+static const struct handler handlers[XS_TYPE_COUNT] = {
+	[XS_CONTROL] = { control_request, HANDLER_PRIVILEGED },
+	[XS_DIRECTORY] = { node_op_directory, 0 },
+	[XS_READ] = { node_op_read, 0 },
+	[XS_GET_PERMS] = { node_op_get_perms, 0 },
+	[XS_WATCH] = { do_watch, HANDLER_ANY_TX },
+	[XS_UNWATCH] = { do_unwatch, HANDLER_ANY_TX },
+	[XS_TRANSACTION_START] = { do_transaction_start, 0 },
+	[XS_TRANSACTION_END] = { do_transaction_end, 0 },
+	[XS_INTRODUCE] = { do_domain_request, HANDLER_PRIVILEGED },
+	[XS_RELEASE] = { do_domain_request, HANDLER_PRIVILEGED },
+	[XS_GET_DOMAIN_PATH] = { do_get_domain_path, 0 },
+	[XS_WRITE] = { node_op_write, HANDLER_CHANGES },
+	[XS_MKDIR] = { node_op_mkdir, HANDLER_CHANGES },
+	[XS_RM] = { node_op_rm, HANDLER_CHANGES },
+	[XS_SET_PERMS] = { node_op_set_perms, HANDLER_CHANGES },
+	[XS_IS_DOMAIN_INTRODUCED] = { do_domain_request, HANDLER_PRIVILEGED },
+	[XS_RESUME] = { do_domain_request, HANDLER_PRIVILEGED },
+	[XS_SET_TARGET] = { do_domain_request, HANDLER_PRIVILEGED },
+	[XS_RESET_WATCHES] = { do_reset_watches, 0 },
+	[XS_DIRECTORY_PART] = { node_op_directory_part, 0 },
+};
+
+void server_fire_changes(struct server *server, struct view *view)
+{
+	const struct change_note *note;
+
+	for (note = view_changes(view); note; note = note->next)
+		watch_fire_change(server, note);
+}
+
+/* Run a handler that changes nodes, outside or inside a transaction. */
+static int run_changing(struct request *req, const struct handler *h)
+{
+	struct server *server = req->conn->server;
+	unsigned long before;
+	int err;
+
+	if (!req->tx) {
+		err = h->fn(req);
+		if (!err)
+			err = view_apply(req->view, domain_account_owner,
+					 server);
+		if (!err)
+			server_fire_changes(server, req->view);
+		return err;
+	}
+	before = view_modifications(req->view);
+	err = h->fn(req);
+	/* Failed after changing its view: the transaction is half-applied. */
+	if (err && view_modifications(req->view) != before)
+		req->tx->failed = true;
+	if (!req->conn->who.privileged &&
+	    view_touched(req->view) > server->config.quota.transaction_nodes) {
+		req->tx->failed = true;
+		err = ENOSPC;
+	}
+	if (!transaction_log(req->tx, req->hdr.type, req->payload,
+			     req->hdr.len, err))
+		req->tx->failed = true;
+	return err;
+}
+
+void dispatch_request(struct connection *conn, const struct xsd_sockmsg *hdr,
+		      const char *payload)
+{
+	struct request req = { .conn = conn, .hdr = *hdr };
+	const struct handler *h = NULL;
+	int err = 0;
+
+	trace_message("IN", conn->id, hdr->type, payload, hdr->len);
+	req.ctx = talloc_new(conn);
+	req.payload = req.ctx ? talloc_size(req.ctx, hdr->len + 1) : NULL;
+	if (!req.payload) {
+		talloc_free(req.ctx);
+		conn_doom(conn, "out of memory for a request");
+		return;
+	}
+	memcpy(req.payload, payload, hdr->len);
+	req.payload[hdr->len] = '\0';
+
+	if (hdr->type < XS_TYPE_COUNT)
+		h = &handlers[hdr->type];
+	if (!h || !h->fn) {
+		err = ENOSYS;
+		goto reply;
+	}
+	if (hdr->tx_id && !(h->flags & HANDLER_ANY_TX)) {
+		req.tx = conn_find_transaction(conn, hdr->tx_id);
+		if (!req.tx) {
+			err = ENOENT;
+			goto reply;
+		}
+	}
+	if (h->flags & HANDLER_PRIVILEGED && !conn->who.privileged) {
+		err = EACCES;
+		goto reply;
+	}
+	req.view = req.tx ? req.tx->view
+			  : view_new(req.ctx, conn->server->store, false);
+	if (!req.view) {
+		err = ENOMEM;
+		goto reply;
+	}
+	err = h->flags & HANDLER_CHANGES ? run_changing(&req, h) : h->fn(&req);
+reply:
+	if (err)
+		reply_error(&req, err);
+	else
+		conn_queue_message(conn, hdr->type, hdr->req_id, hdr->tx_id,
+				   req.reply, req.reply_len);
+	if (!err && req.new_watch)
+		watch_fire_initial(req.new_watch);
+	talloc_free(req.ctx);
+}
+
+int dispatch_replay(void *arg, struct view *view,
+		    const struct logged_request *logged)
+{
+	struct connection *conn = arg;
+	struct request req = { .conn = conn, .view = view };
+	const struct handler *h = &handlers[logged->type];
+	int err;
+
+	req.hdr.type = logged->type;
+	req.hdr.len = logged->len;
+	req.ctx = talloc_new(view);
+	if (!req.ctx)
+		return ENOMEM;
+	req.payload = talloc_size(req.ctx, logged->len + 1);
+	if (!req.payload) {
+		talloc_free(req.ctx);
+		return ENOMEM;
+	}
+	memcpy(req.payload, logged->payload, logged->len);
+	req.payload[logged->len] = '\0';
+	err = h->fn(&req);
+	talloc_free(req.ctx);
+	return err;
+}

@@ -1,0 +1,130 @@
+/*
+ * Structures shared by the core's files.  Backends and main() see only
+ * core.h.
+ */
+#ifndef DAEMON_INTERNAL_H
+#define DAEMON_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <errno.h>	/* before xs_wire.h: enables its error table */
+#include <xen/io/xs_wire.h>
+
+#include "daemon/core.h"
+#include "store/store.h"
+#include "transactions/transaction.h"
+
+struct watch;
+struct domain;
+
+/* Who is asking: what permission checks and quotas look at. */
+struct accessor {
+	uint32_t domid;
+	bool privileged;
+	bool has_target;
+	uint32_t target;	/* SET_TARGET: acts for this domain */
+};
+
+struct conn_transaction {
+	LIST_ENTRY(conn_transaction) link;
+	struct transaction *tx;
+};
+
+/* A watch event still in the output queue, for de-duplication. */
+struct queued_event {
+	TAILQ_ENTRY(queued_event) link;
+	size_t end;		/* offset in the output buffer past the event */
+	uint32_t len;
+	char *payload;
+};
+
+struct connection {
+	TAILQ_ENTRY(connection) link;		/* server->connections */
+	TAILQ_ENTRY(connection) flush_link;	/* server->to_flush */
+	bool on_flush_list;
+	struct server *server;
+	const struct conn_ops *ops;
+	void *io;
+	uint32_t id;
+	struct domain *domain;
+	struct accessor who;
+
+	/* Input: bytes read but not yet handled. */
+	char *in_buf;
+	size_t in_len;
+
+	/* Output: bytes queued but not yet taken by the backend. */
+	char *out_buf;
+	size_t out_start, out_len, out_size;
+	TAILQ_HEAD(, queued_event) queued_events;
+
+	LIST_HEAD(, conn_transaction) transactions;
+	unsigned int transaction_count;
+	uint32_t next_transaction_id;
+
+	LIST_HEAD(, watch) watches;
+	unsigned int watch_count;
+
+	/* Set when the peer is gone or broke the protocol. */
+	bool doomed;
+	/* Set while the core is inside a call from this connection's backend. */
+	unsigned int busy;
+};
+
+struct server {
+	struct server_config config;
+	struct store *store;
+	TAILQ_HEAD(, connection) connections;
+	TAILQ_HEAD(, connection) to_flush;
+	unsigned int connection_count;
+	uint32_t next_connection_id;
+	struct watch_index *watches;
+	struct domain_registry *domains;
+};
+
+/* One request being handled. */
+struct request {
+	struct connection *conn;
+	struct xsd_sockmsg hdr;
+	char *payload;		/* hdr.len bytes, plus a NUL not counted */
+	void *ctx;		/* freed when the request is done */
+	struct transaction *tx;	/* NULL outside a transaction */
+	struct view *view;
+	/* The reply, sent after the request's watch events. */
+	const void *reply;
+	uint32_t reply_len;
+	/* WATCH: the watch whose first event follows the reply. */
+	struct watch *new_watch;
+};
+
+/* connection.c */
+void conn_queue_message(struct connection *conn, uint32_t type,
+			uint32_t req_id, uint32_t tx_id,
+			const void *payload, uint32_t len);
+bool conn_queue_event(struct connection *conn, const char *path,
+		      const char *token);
+void conn_doom(struct connection *conn, const char *why);
+void server_flush(struct server *server);
+struct transaction *conn_find_transaction(struct connection *conn,
+					  uint32_t id);
+void conn_end_transaction(struct connection *conn, struct transaction *tx);
+void conn_end_all_transactions(struct connection *conn);
+
+/* dispatch.c */
+void dispatch_request(struct connection *conn, const struct xsd_sockmsg *hdr,
+		      const char *payload);
+void reply_error(struct request *req, int err);
+int reply_data(struct request *req, const void *data, uint32_t len);
+int reply_string(struct request *req, const char *s);
+/* Exactly one NUL-terminated string, or NULL. */
+const char *request_single_string(const struct request *req);
+/* Split the payload into NUL-terminated strings; -1 if it does not end in NUL. */
+int request_strings(const struct request *req, const char **argv, int max);
+/* Fire the change notes of an applied view. */
+void server_fire_changes(struct server *server, struct view *view);
+/* Replay one logged transaction request on @view (transaction_replay_fn). */
+int dispatch_replay(void *conn, struct view *view,
+		    const struct logged_request *logged);
+
+#endif

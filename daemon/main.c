@@ -1,0 +1,380 @@
+/*
+ * xenstored: options, daemonizing, signals, readiness notification and the
+ * libevent loop around the core server.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <talloc.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include <systemd/sd-daemon.h>
+
+#include "daemon/core.h"
+#include "daemon/log.h"
+#include "daemon/posix_log.h"
+#include "io-unix/unix_socket.h"
+
+#define DEFAULT_RUNDIR "/var/run/xenstored"
+#define DEFAULT_ROOTDIR "/var/lib/xenstored"
+
+struct options {
+	bool foreground;
+	bool output_pid;
+	bool verbose;
+	bool no_domain_init;
+	bool no_socket;
+	bool internal_db;
+	const char *pid_file;
+	const char *trace_file;
+};
+
+struct daemon_state {
+	void *root;
+	struct event_base *base;
+	struct server *server;
+	struct unix_listener *listener;
+	const char *pid_file;
+	int exit_status;
+};
+
+enum { OPT_NO_SOCKET = 256 };
+
+static const struct option long_options[] = {
+	{ "no-domain-init", no_argument, NULL, 'D' },
+	{ "entry-nb", required_argument, NULL, 'E' },
+	{ "pid-file", required_argument, NULL, 'F' },
+	{ "help", no_argument, NULL, 'H' },
+	{ "no-fork", no_argument, NULL, 'N' },
+	{ "output-pid", no_argument, NULL, 'P' },
+	{ "entry-size", required_argument, NULL, 'S' },
+	{ "trace-file", required_argument, NULL, 'T' },
+	{ "transaction", required_argument, NULL, 't' },
+	{ "perm-nb", required_argument, NULL, 'A' },
+	{ "path-max", required_argument, NULL, 'M' },
+	{ "no-recovery", no_argument, NULL, 'R' },
+	{ "internal-db", optional_argument, NULL, 'I' },
+	{ "keep-orphans", no_argument, NULL, 'K' },
+	{ "verbose", no_argument, NULL, 'V' },
+	{ "watch-nb", required_argument, NULL, 'W' },
+	{ "quota", required_argument, NULL, 'Q' },
+	{ "quota-soft", required_argument, NULL, 'q' },
+	{ "timeout", required_argument, NULL, 'w' },
+	{ "priv-domid", required_argument, NULL, 'p' },
+	{ "no-socket", no_argument, NULL, OPT_NO_SOCKET },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *out)
+{
+	fputs(
+"Usage: xenstored [options]\n"
+"\n"
+"  -N, --no-fork               stay in the foreground (logs also to stderr)\n"
+"  -F, --pid-file FILE         write the daemon's pid to FILE\n"
+"  -P, --output-pid            print the daemon's pid on stdout\n"
+"  -T, --trace-file FILE       trace every request and reply into FILE\n"
+"  -V, --verbose               log debugging detail\n"
+"  -D, --no-domain-init        do not introduce dom0's ring at start\n"
+"  -E, --entry-nb N            nodes per domain (default 1000)\n"
+"  -S, --entry-size BYTES      size of a node (default 2048)\n"
+"  -W, --watch-nb N            watches per domain (default 128)\n"
+"  -t, --transaction N         transactions per connection (default 10)\n"
+"  -A, --perm-nb N             permissions per node (default 5)\n"
+"  -M, --path-max N            path length after /local/domain/N/ (2048)\n"
+"  -Q, --quota WHAT=N          transaction-nodes, memory, outstanding, ...\n"
+"  -q, --quota-soft memory=N   log when a domain uses more memory\n"
+"  -w, --timeout watch-event=S drop an undelivered event after S seconds\n"
+"  -I, --internal-db[=on|off]  keep the store in memory (on, the default)\n"
+"                              or in $XENSTORED_ROOTDIR/tdb (off)\n"
+"  -K, --keep-orphans          keep a dead domain's nodes (a security risk)\n"
+"  -p, --priv-domid DOMID      give DOMID dom0's privileges\n"
+"  -R, --no-recovery           accepted for compatibility; no effect\n"
+"      --no-socket             serve no Unix socket\n"
+"  -H, --help                  this text\n"
+"\n"
+"Socket: $XENSTORED_PATH, else ${XENSTORED_RUNDIR:-" DEFAULT_RUNDIR "}/socket\n",
+	      out);
+}
+
+static bool parse_ulong(const char *s, unsigned long *value)
+{
+	char *end;
+
+	if (!*s || *s == '-')
+		return false;
+	errno = 0;
+	*value = strtoul(s, &end, 10);
+	return !*end && !errno;
+}
+
+static void bad_option(const char *what)
+{
+	fprintf(stderr, "xenstored: invalid %s (see --help)\n", what);
+	exit(1);
+}
+
+static void set_quota(struct server_config *config, const char *name,
+		      const char *arg)
+{
+	unsigned long value;
+
+	if (!parse_ulong(arg, &value) ||
+	    !quota_set(&config->quota, name, value, false))
+		bad_option(name);
+}
+
+static void parse_options(int argc, char **argv, struct options *opts,
+			  struct server_config *config)
+{
+	int c;
+
+	opts->internal_db = true;
+	while ((c = getopt_long(argc, argv, "DE:F:HNPS:t:A:M:Q:q:T:RI::KVW:w:p:",
+				long_options, NULL)) != -1) {
+		unsigned long value;
+		const char *arg = optarg;
+
+		switch (c) {
+		case 'D': opts->no_domain_init = true; break;
+		case 'E': set_quota(config, "nodes", arg); break;
+		case 'S': set_quota(config, "node-size", arg); break;
+		case 'W': set_quota(config, "watches", arg); break;
+		case 't': set_quota(config, "transactions", arg); break;
+		case 'A': set_quota(config, "permissions", arg); break;
+		case 'M': set_quota(config, "path-max", arg); break;
+		case 'F': opts->pid_file = arg; break;
+		case 'H': usage(stdout); exit(0);
+		case 'N': opts->foreground = true; break;
+		case 'P': opts->output_pid = true; break;
+		case 'T': opts->trace_file = arg; break;
+		case 'R': break;
+		case 'K': config->keep_orphans = true; break;
+		case 'V': opts->verbose = true; break;
+		case OPT_NO_SOCKET: opts->no_socket = true; break;
+		case 'Q':
+			if (!quota_set_assignment(&config->quota, arg, false))
+				bad_option("--quota");
+			break;
+		case 'q':
+			if (!quota_set_assignment(&config->quota, arg, true))
+				bad_option("--quota-soft");
+			break;
+		case 'w':
+			if (!quota_set_timeout(&config->quota, arg))
+				bad_option("--timeout");
+			break;
+		case 'p':
+			if (!parse_ulong(arg, &value) || value > UINT32_MAX)
+				bad_option("--priv-domid");
+			config->has_priv_domid = true;
+			config->priv_domid = (uint32_t)value;
+			break;
+		case 'I':
+			/* Xen takes "-Ioff"; "-I off" is accepted too. */
+			if (!arg && optind < argc &&
+			    (!strcmp(argv[optind], "on") ||
+			     !strcmp(argv[optind], "off")))
+				arg = argv[optind++];
+			if (!arg || !strcmp(arg, "on"))
+				opts->internal_db = true;
+			else if (!strcmp(arg, "off"))
+				opts->internal_db = false;
+			else
+				bad_option("--internal-db");
+			break;
+		default:
+			usage(stderr);
+			exit(1);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "xenstored: unexpected argument '%s'\n",
+			argv[optind]);
+		exit(1);
+	}
+}
+
+static const char *socket_path(void *ctx)
+{
+	const char *path = getenv("XENSTORED_PATH");
+	const char *rundir = getenv("XENSTORED_RUNDIR");
+
+	if (path && *path)
+		return path;
+	return talloc_asprintf(ctx, "%s/socket",
+			       rundir && *rundir ? rundir : DEFAULT_RUNDIR);
+}
+
+static const char *database_path(void *ctx)
+{
+	const char *rootdir = getenv("XENSTORED_ROOTDIR");
+
+	if (!rootdir || !*rootdir)
+		rootdir = DEFAULT_ROOTDIR;
+	if (mkdir(rootdir, 0755) != 0 && errno != EEXIST) {
+		xs_log(LEVEL_ERROR, "cannot create %s: %s", rootdir,
+		       strerror(errno));
+		return NULL;
+	}
+	return talloc_asprintf(ctx, "%s/tdb", rootdir);
+}
+
+/* True when running in a Xen control domain. */
+static bool hypervisor_present(void)
+{
+	char caps[256] = "";
+	FILE *f = fopen("/proc/xen/capabilities", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(caps, sizeof(caps), f))
+		caps[0] = '\0';
+	fclose(f);
+	return strstr(caps, "control_d") != NULL;
+}
+
+static bool write_pid_file(const char *file)
+{
+	FILE *f = fopen(file, "w");
+
+	if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
+		xs_log(LEVEL_ERROR, "cannot write pid file %s: %s", file,
+		       strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon_state *state = arg;
+
+	xs_log(LEVEL_INFO, "stopping on signal %d", (int)sig);
+	event_base_loopbreak(state->base);
+}
+
+static void on_hangup(evutil_socket_t sig, short what, void *arg)
+{
+	if (trace_enabled())
+		posix_trace_open(NULL);
+}
+
+static struct event *add_signal(struct daemon_state *state, int sig,
+				event_callback_fn fn)
+{
+	struct event *ev = evsignal_new(state->base, sig, fn, state);
+
+	if (!ev || evsignal_add(ev, NULL) != 0) {
+		xs_log(LEVEL_ERROR, "cannot handle signal %d", sig);
+		exit(1);
+	}
+	return ev;
+}
+
+static void shut_down(struct daemon_state *state)
+{
+	/* Connections first (they release their backend's fds), then the
+	 * listener (which removes the socket file). */
+	talloc_free(state->server);
+	if (state->listener)
+		unix_listener_close(state->listener);
+	if (state->pid_file)
+		unlink(state->pid_file);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_state state = { 0 };
+	struct server_config config;
+	struct options opts = { 0 };
+	struct event *signals[3];
+	const char *path;
+	size_t i;
+
+	server_config_defaults(&config);
+	parse_options(argc, argv, &opts, &config);
+	signal(SIGPIPE, SIG_IGN);
+	posix_log_start(opts.foreground);
+	log_set_verbose(opts.verbose);
+	talloc_enable_null_tracking();
+	state.root = talloc_named_const(NULL, 0, "xenstored");
+
+	if (opts.trace_file && !posix_trace_open(opts.trace_file))
+		return 1;
+	config.hooks.trace_open = posix_trace_open;
+	config.hooks.trace_close = posix_trace_close;
+	config.hooks.memreport_to_file = posix_memreport;
+	if (!opts.internal_db) {
+		config.database_file = database_path(state.root);
+		if (!config.database_file)
+			return 1;
+	}
+
+	if (!opts.foreground && daemon(0, 0) != 0) {
+		xs_log(LEVEL_ERROR, "cannot daemonize: %s", strerror(errno));
+		return 1;
+	}
+	if (opts.output_pid) {
+		printf("%ld\n", (long)getpid());
+		fflush(stdout);
+	}
+	if (opts.pid_file && !write_pid_file(opts.pid_file))
+		return 1;
+	state.pid_file = opts.pid_file;
+
+	state.base = event_base_new();
+	if (!state.base) {
+		xs_log(LEVEL_ERROR, "cannot create the event loop");
+		return 1;
+	}
+	state.server = server_new(state.root, &config);
+	if (!state.server) {
+		xs_log(LEVEL_ERROR, "cannot start the server: %s",
+		       strerror(errno));
+		shut_down(&state);
+		return 1;
+	}
+
+	if (!hypervisor_present())
+		xs_log(LEVEL_INFO, "no Xen hypervisor found (no control_d in "
+		       "/proc/xen/capabilities): serving the Unix socket only");
+	else
+		xs_log(LEVEL_WARNING, "running in a Xen control domain, but this "
+		       "build has no ring backend: serving the Unix socket only");
+
+	if (opts.no_socket) {
+		xs_log(LEVEL_WARNING, "--no-socket: no Unix socket is served");
+	} else {
+		path = socket_path(state.root);
+		state.listener = path ? unix_listen(state.root, state.base,
+						    state.server, path) : NULL;
+		if (!state.listener) {
+			shut_down(&state);
+			return 1;
+		}
+		xs_log(LEVEL_INFO, "listening on %s", path);
+	}
+
+	signals[0] = add_signal(&state, SIGTERM, on_stop_signal);
+	signals[1] = add_signal(&state, SIGINT, on_stop_signal);
+	signals[2] = add_signal(&state, SIGHUP, on_hangup);
+	/* The socket accepts from here on: tell systemd (Type=notify). */
+	sd_notify(0, "READY=1");
+
+	event_base_dispatch(state.base);
+
+	sd_notify(0, "STOPPING=1");
+	shut_down(&state);
+	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+		event_free(signals[i]);
+	event_base_free(state.base);
+	posix_log_stop();
+	talloc_free(state.root);
+	talloc_disable_null_tracking();
+	return state.exit_status;
+}

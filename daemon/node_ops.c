@@ -1,0 +1,426 @@
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <talloc.h>
+
+#include "daemon/access.h"
+#include "daemon/domain.h"
+#include "daemon/node_ops.h"
+#include "daemon/watch.h"
+#include "store/path.h"
+
+static const struct quota_settings *quota_of(const struct request *req)
+{
+	return &req->conn->server->config.quota;
+}
+
+int node_path_argument(struct request *req, const char *arg,
+		       bool allow_special, char **path, bool *relative)
+{
+	*path = path_canonical(req->ctx, arg, req->conn->who.domid,
+			       quota_of(req)->path_max, relative);
+	if (!*path)
+		return EINVAL;
+	if ((*path)[0] == '@' && !allow_special)
+		return EINVAL;
+	return 0;
+}
+
+/* The single path argument of READ, DIRECTORY, MKDIR, RM. */
+static int single_path(struct request *req, char **path)
+{
+	const char *arg = request_single_string(req);
+	bool relative;
+
+	if (!arg)
+		return EINVAL;
+	return node_path_argument(req, arg, false, path, &relative);
+}
+
+static char *parent_path(void *ctx, const char *path)
+{
+	size_t len = path_parent_len(path);
+
+	return len ? talloc_strndup(ctx, path, len) : talloc_strdup(ctx, "/");
+}
+
+/* Unprivileged nodes may not grow past the node-size quota. */
+static int check_node_size(const struct request *req, const struct node *node)
+{
+	if (req->conn->who.privileged ||
+	    node_quota_size(node) <= quota_of(req)->node_size)
+		return 0;
+	return ENOSPC;
+}
+
+int node_op_read(struct request *req)
+{
+	const struct node *node;
+	char *path;
+	int err = single_path(req, &path);
+
+	if (err)
+		return err;
+	node = access_get_node(req, path, PERM_READ, OBSERVE_VALUE, &err);
+	if (!node)
+		return err;
+	return reply_data(req, node->value, node->value_len);
+}
+
+/*
+ * Create @path and its missing ancestors below the nearest existing one,
+ * each with that ancestor's permissions (owned by an unprivileged creator).
+ */
+static int create_node(struct request *req, const char *path,
+		       const char *value, uint32_t value_len)
+{
+	const struct accessor *who = &req->conn->who;
+	unsigned int observe = who->privileged ? 0 : OBSERVE_PERMS;
+	const struct node *ancestor;
+	struct perm_list perms;
+	struct node *node = NULL;
+	char *base, *cursor;
+	unsigned int missing;
+	int err;
+
+	base = access_nearest_existing(req, path, observe, &ancestor);
+	if (!base)
+		return ENOMEM;
+	if (!ancestor)
+		return ENOENT;	/* no root: the store is broken */
+	if (!(access_granted(req->conn->server, who, &ancestor->perms) &
+	      PERM_WRITE))
+		return EACCES;
+	if (!perms_copy(req->ctx, &ancestor->perms, &perms))
+		return ENOMEM;
+	if (!who->privileged)
+		perms.entries[0].domid = who->domid;
+
+	missing = path_depth(path) - path_depth(base);
+	if (!who->privileged &&
+	    domain_node_count(req->conn->server, who->domid) + missing >
+	    quota_of(req)->nodes)
+		return ENOSPC;
+
+	/* Walk down from the ancestor, creating one component at a time. */
+	cursor = talloc_strdup(req->ctx, path);
+	if (!cursor)
+		return ENOMEM;
+	for (size_t len = strcmp(base, "/") == 0 ? 0 : strlen(base);
+	     len < strlen(path);) {
+		const char *end = strchr(path + len + 1, '/');
+		size_t next = end ? (size_t)(end - path) : strlen(path);
+		char *parent, *name;
+		struct node *parent_node;
+
+		memcpy(cursor, path, next);
+		cursor[next] = '\0';
+		parent = parent_path(req->ctx, cursor);
+		name = talloc_strdup(req->ctx, path_basename(cursor));
+		if (!parent || !name)
+			return ENOMEM;
+		parent_node = view_edit(req->view, parent, CHANGE_CHILDREN);
+		node = view_create(req->view, cursor, &perms, base);
+		if (!parent_node || !node || !node_add_child(parent_node, name))
+			return ENOMEM;
+		err = check_node_size(req, parent_node);
+		if (err)
+			return err;
+		len = next;
+	}
+	if (value && !node_set_value(node, value, value_len))
+		return ENOMEM;
+	err = check_node_size(req, node);
+	if (err)
+		return err;
+	if (!view_note_change(req->view, path, CHANGE_NODE, NULL))
+		return ENOMEM;
+	return reply_string(req, "OK");
+}
+
+int node_op_write(struct request *req)
+{
+	const char *nul = memchr(req->payload, '\0', req->hdr.len);
+	const char *value;
+	uint32_t value_len;
+	const struct node *node;
+	struct node *edited;
+	char *path;
+	bool relative;
+	int err;
+
+	if (!nul)
+		return EINVAL;
+	value = nul + 1;
+	value_len = req->hdr.len - (uint32_t)(value - req->payload);
+	err = node_path_argument(req, req->payload, false, &path, &relative);
+	if (err)
+		return err;
+	node = access_get_node(req, path, PERM_WRITE, 0, &err);
+	if (!node)
+		return err == ENOENT ? create_node(req, path, value, value_len)
+				     : err;
+	edited = view_edit(req->view, path, CHANGE_VALUE);
+	if (!edited || !node_set_value(edited, value, value_len))
+		return ENOMEM;
+	err = check_node_size(req, edited);
+	if (err)
+		return err;
+	if (!view_note_change(req->view, path, CHANGE_NODE, &edited->perms))
+		return ENOMEM;
+	return reply_string(req, "OK");
+}
+
+int node_op_mkdir(struct request *req)
+{
+	const struct node *node;
+	char *path;
+	int err = single_path(req, &path);
+
+	if (err)
+		return err;
+	node = access_get_node(req, path, PERM_WRITE, 0, &err);
+	if (node)
+		return reply_string(req, "OK");
+	return err == ENOENT ? create_node(req, path, NULL, 0) : err;
+}
+
+/*
+ * Remove @path and everything below it.  The walk keeps an explicit list
+ * instead of recursing, so a deep tree cannot exhaust the stack.
+ */
+static int remove_subtree(struct request *req, const char *path,
+			  const struct node *top)
+{
+	char **queue;
+	size_t count = 1, size = 16, i;
+	struct node *parent;
+	char *parent_name;
+
+	queue = talloc_array(req->ctx, char *, size);
+	if (!queue)
+		return ENOMEM;
+	queue[0] = talloc_strdup(queue, path);
+	if (!queue[0])
+		return ENOMEM;
+	for (i = 0; i < count; i++) {
+		const struct node *node = i ? view_get(req->view, queue[i], 0)
+					    : top;
+		const char *child;
+
+		if (!node)
+			continue;
+		if (!view_note_change(req->view, queue[i],
+				      i ? CHANGE_REMOVED_BELOW : CHANGE_NODE,
+				      &node->perms))
+			return ENOMEM;
+		for (child = node_first_child(node); child;
+		     child = node_next_child(node, child)) {
+			if (count == size) {
+				size *= 2;
+				queue = talloc_realloc(req->ctx, queue, char *,
+						       size);
+				if (!queue)
+					return ENOMEM;
+			}
+			queue[count] = talloc_asprintf(queue, "%s/%s",
+						       queue[i], child);
+			if (!queue[count++])
+				return ENOMEM;
+		}
+	}
+	for (i = count; i-- > 0;)
+		view_delete(req->view, queue[i]);
+	parent_name = parent_path(req->ctx, path);
+	parent = parent_name ? view_edit(req->view, parent_name,
+					 CHANGE_CHILDREN) : NULL;
+	if (!parent)
+		return ENOMEM;
+	node_remove_child(parent, path_basename(path));
+	talloc_free(queue);
+	return 0;
+}
+
+int node_op_rm(struct request *req)
+{
+	const struct node *node;
+	char *path;
+	int err = single_path(req, &path);
+
+	if (err)
+		return err;
+	if (strcmp(path, "/") == 0)
+		return EINVAL;
+	node = access_get_node(req, path, PERM_WRITE, 0, &err);
+	if (!node) {
+		char *parent;
+
+		if (err != ENOENT)
+			return err;
+		/* Already gone is fine, as long as its parent is there. */
+		parent = parent_path(req->ctx, path);
+		if (!parent)
+			return ENOMEM;
+		if (!view_get(req->view, parent, OBSERVE_EXISTENCE))
+			return ENOENT;
+		return reply_string(req, "OK");
+	}
+	err = remove_subtree(req, path, node);
+	return err ? err : reply_string(req, "OK");
+}
+
+int node_op_directory(struct request *req)
+{
+	const struct node *node;
+	char *path;
+	int err = single_path(req, &path);
+
+	if (err)
+		return err;
+	node = access_get_node(req, path, PERM_READ, OBSERVE_CHILDREN, &err);
+	if (!node)
+		return err;
+	if (node->children_len > XENSTORE_PAYLOAD_MAX)
+		return E2BIG;
+	return reply_data(req, node->children, node->children_len);
+}
+
+int node_op_directory_part(struct request *req)
+{
+	const char *argv[3];
+	const struct node *node;
+	char generation[24];
+	size_t gen_len, offset, len = 0;
+	char *path, *reply;
+	bool relative;
+	int err;
+
+	if (request_strings(req, argv, 3) != 2)
+		return EINVAL;
+	err = node_path_argument(req, argv[0], false, &path, &relative);
+	if (err)
+		return err;
+	node = access_get_node(req, path, PERM_READ, OBSERVE_CHILDREN, &err);
+	if (!node)
+		return err;
+	offset = (size_t)strtoul(argv[1], NULL, 10);
+	gen_len = (size_t)snprintf(generation, sizeof(generation), "%" PRIu64,
+				   node->generation) + 1;
+	if (offset > node->children_len)
+		return EINVAL;
+	/* Whole names only, leaving room for the end-of-list marker. */
+	while (offset + len < node->children_len) {
+		size_t name_len = strlen(node->children + offset + len) + 1;
+
+		if (gen_len + len + name_len > XENSTORE_PAYLOAD_MAX - 1)
+			break;
+		len += name_len;
+	}
+	reply = talloc_size(req->ctx, gen_len + len + 1);
+	if (!reply)
+		return ENOMEM;
+	memcpy(reply, generation, gen_len);
+	if (len)
+		memcpy(reply + gen_len, node->children + offset, len);
+	if (offset + len == node->children_len)
+		reply[gen_len + len++] = '\0';
+	return reply_data(req, reply, (uint32_t)(gen_len + len));
+}
+
+static int reply_perms(struct request *req, const struct perm_list *perms)
+{
+	size_t len = perms_format(perms, NULL, 0);
+	char *buf = talloc_size(req->ctx, len ? len : 1);
+
+	if (!buf)
+		return ENOMEM;
+	perms_format(perms, buf, len);
+	return reply_data(req, buf, (uint32_t)len);
+}
+
+int node_op_get_perms(struct request *req)
+{
+	const char *arg = request_single_string(req);
+	const struct node *node;
+	struct perm_list *special;
+	char *path;
+	bool relative;
+	int err;
+
+	if (!arg)
+		return EINVAL;
+	err = node_path_argument(req, arg, true, &path, &relative);
+	if (err)
+		return err;
+	if (path[0] == '@') {
+		special = watch_special_perms(req->conn->server, path);
+		return special ? reply_perms(req, special) : ENOENT;
+	}
+	node = access_get_node(req, path, PERM_READ, OBSERVE_PERMS, &err);
+	if (!node)
+		return err;
+	return reply_perms(req, &node->perms);
+}
+
+static int set_special_perms(struct request *req, struct perm_list *target,
+			     const struct perm_list *perms)
+{
+	if (!access_is_owner(&req->conn->who, target))
+		return EACCES;
+	if (!watch_set_special_perms(req->conn->server, target, perms))
+		return ENOMEM;
+	return reply_string(req, "OK");
+}
+
+int node_op_set_perms(struct request *req)
+{
+	const struct accessor *who = &req->conn->who;
+	const char *nul = memchr(req->payload, '\0', req->hdr.len);
+	struct perm_list perms, *special;
+	const struct node *node;
+	struct node *edited;
+	unsigned int count = 0;
+	uint32_t i;
+	char *path;
+	bool relative;
+	int err;
+
+	/* path\0 then one or more NUL-terminated permission entries. */
+	if (!nul || req->hdr.len == 0 || req->payload[req->hdr.len - 1] != '\0')
+		return EINVAL;
+	for (i = (uint32_t)(nul - req->payload) + 1; i < req->hdr.len; i++)
+		if (req->payload[i] == '\0')
+			count++;
+	err = node_path_argument(req, req->payload, true, &path, &relative);
+	if (err)
+		return err;
+	if (!perms_parse(req->ctx, nul + 1, count, &perms))
+		return EINVAL;
+	if (!who->privileged && perms.count > quota_of(req)->permissions)
+		return ENOSPC;
+	if (path[0] == '@') {
+		special = watch_special_perms(req->conn->server, path);
+		return special ? set_special_perms(req, special, &perms)
+			       : ENOENT;
+	}
+	node = access_get_node(req, path, PERM_WRITE, 0, &err);
+	if (!node)
+		return err;
+	if (!access_is_owner(who, &node->perms))
+		return EACCES;
+	if (!who->privileged &&
+	    perms.entries[0].domid != node->perms.entries[0].domid)
+		return EPERM;
+	if (!domain_exists(req->conn->server, perms.entries[0].domid))
+		return ENOENT;
+	edited = view_edit(req->view, path, CHANGE_PERMS);
+	if (!edited)
+		return ENOMEM;
+	if (!view_note_change(req->view, path, CHANGE_NODE, &edited->perms) ||
+	    !node_set_perms(edited, &perms))
+		return ENOMEM;
+	err = check_node_size(req, edited);
+	return err ? err : reply_string(req, "OK");
+}

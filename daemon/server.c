@@ -1,0 +1,94 @@
+/*
+ * The server object: configuration, the store with its initial tree, and
+ * the registries every connection shares.
+ */
+#include <errno.h>
+#include <string.h>
+#include <talloc.h>
+
+#include "daemon/domain.h"
+#include "daemon/internal.h"
+#include "daemon/log.h"
+#include "daemon/watch.h"
+
+void server_config_defaults(struct server_config *config)
+{
+	memset(config, 0, sizeof(*config));
+	quota_defaults(&config->quota);
+}
+
+/* "/", "/tool" and "/tool/xenstored", owned by dom0 and readable by none. */
+static int create_initial_tree(struct server *server)
+{
+	static const char *const paths[] = { "/", "/tool", "/tool/xenstored" };
+	static const char *const children[] = { "tool", "xenstored", NULL };
+	struct node_perm owner = { .domid = 0, .access = PERM_NONE };
+	struct perm_list perms = { .count = 1, .entries = &owner };
+	void *tmp = talloc_new(NULL);
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]) && !err; i++) {
+		struct node *node = node_new(tmp, &perms);
+
+		if (!node || (children[i] && !node_add_child(node, children[i]))) {
+			err = ENOMEM;
+			break;
+		}
+		node->generation = store_next_generation(server->store);
+		err = store_put(server->store, paths[i], node);
+		if (!err)
+			domain_account_owner(server, VIEW_NO_OWNER, 0);
+	}
+	talloc_free(tmp);
+	return err;
+}
+
+static int server_destructor(struct server *server)
+{
+	/* Connections first: their destructors use the registries. */
+	while (!TAILQ_EMPTY(&server->connections))
+		talloc_free(TAILQ_FIRST(&server->connections));
+	return 0;
+}
+
+struct server *server_new(void *ctx, const struct server_config *config)
+{
+	struct server *server = talloc_zero(ctx, struct server);
+	int err;
+
+	if (!server) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	talloc_set_name_const(server, "server");
+	server->config = *config;
+	TAILQ_INIT(&server->connections);
+	TAILQ_INIT(&server->to_flush);
+	server->domains = domain_registry_new(server);
+	server->watches = watch_index_new(server);
+	if (!server->domains || !server->watches) {
+		talloc_free(server);
+		errno = ENOMEM;
+		return NULL;
+	}
+	server->store = store_open(server, config->database_file);
+	if (!server->store) {
+		err = errno;
+		xs_log(LEVEL_ERROR, "cannot open the node database%s%s: %s",
+		       config->database_file ? " " : "",
+		       config->database_file ? config->database_file : "",
+		       strerror(err));
+		talloc_free(server);
+		errno = err;
+		return NULL;
+	}
+	err = create_initial_tree(server);
+	if (err) {
+		talloc_free(server);
+		errno = err;
+		return NULL;
+	}
+	talloc_set_destructor(server, server_destructor);
+	return server;
+}

@@ -1,0 +1,276 @@
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <talloc.h>
+#include <uthash.h>
+
+#include "daemon/access.h"
+#include "daemon/domain.h"
+#include "daemon/watch.h"
+#include "store/path.h"
+
+struct watch_bucket {
+	UT_hash_handle hh;
+	char *path;
+	LIST_HEAD(, watch) watches;
+};
+
+struct watch_index {
+	struct watch_bucket *buckets;
+	unsigned long count;
+	/* @introduceDomain and @releaseDomain: "n0" until SET_PERMS. */
+	struct perm_list introduce_perms, release_perms;
+};
+
+static int index_destroy(struct watch_index *index)
+{
+	HASH_CLEAR(hh, index->buckets);
+	return 0;
+}
+
+struct watch_index *watch_index_new(void *ctx)
+{
+	struct watch_index *index = talloc_zero(ctx, struct watch_index);
+
+	if (!index)
+		return NULL;
+	talloc_set_destructor(index, index_destroy);
+	index->introduce_perms.entries = talloc_zero(index, struct node_perm);
+	index->release_perms.entries = talloc_zero(index, struct node_perm);
+	if (!index->introduce_perms.entries || !index->release_perms.entries) {
+		talloc_free(index);
+		return NULL;
+	}
+	index->introduce_perms.count = index->release_perms.count = 1;
+	return index;
+}
+
+struct perm_list *watch_special_perms(struct server *server, const char *path)
+{
+	if (strcmp(path, "@introduceDomain") == 0)
+		return &server->watches->introduce_perms;
+	if (strcmp(path, "@releaseDomain") == 0)
+		return &server->watches->release_perms;
+	return NULL;
+}
+
+bool watch_set_special_perms(struct server *server, struct perm_list *target,
+			     const struct perm_list *perms)
+{
+	struct perm_list copy;
+
+	if (!perms_copy(server->watches, perms, &copy))
+		return false;
+	talloc_free(target->entries);
+	*target = copy;
+	return true;
+}
+
+unsigned long watch_count(const struct server *server)
+{
+	return server->watches->count;
+}
+
+static struct watch_bucket *find_bucket(struct watch_index *index,
+					const char *path, size_t len)
+{
+	struct watch_bucket *bucket;
+
+	HASH_FIND(hh, index->buckets, path, len, bucket);
+	return bucket;
+}
+
+static int watch_destroy(struct watch *watch)
+{
+	struct watch_index *index = watch->conn->server->watches;
+	struct watch_bucket *bucket = watch->bucket;
+	struct domain *domain = watch->conn->domain;
+
+	LIST_REMOVE(watch, conn_link);
+	LIST_REMOVE(watch, bucket_link);
+	watch->conn->watch_count--;
+	if (domain && domain->watches)
+		domain->watches--;
+	index->count--;
+	if (LIST_EMPTY(&bucket->watches)) {
+		HASH_DEL(index->buckets, bucket);
+		talloc_free(bucket);
+	}
+	return 0;
+}
+
+int watch_add(struct connection *conn, const char *path, const char *token,
+	      bool relative, struct watch **out)
+{
+	struct watch_index *index = conn->server->watches;
+	struct watch_bucket *bucket;
+	struct watch *watch;
+
+	LIST_FOREACH(watch, &conn->watches, conn_link)
+		if (strcmp(watch->path, path) == 0 &&
+		    strcmp(watch->token, token) == 0)
+			return EEXIST;
+	if (!conn->who.privileged && conn->domain &&
+	    conn->domain->watches >= conn->server->config.quota.watches)
+		return E2BIG;
+
+	bucket = find_bucket(index, path, strlen(path));
+	if (!bucket) {
+		bucket = talloc_zero(index, struct watch_bucket);
+		if (!bucket || !(bucket->path = talloc_strdup(bucket, path))) {
+			talloc_free(bucket);
+			return ENOMEM;
+		}
+		LIST_INIT(&bucket->watches);
+		HASH_ADD_KEYPTR(hh, index->buckets, bucket->path,
+				strlen(bucket->path), bucket);
+	}
+	watch = talloc_zero(conn, struct watch);
+	if (!watch || !(watch->path = talloc_strdup(watch, path)) ||
+	    !(watch->token = talloc_strdup(watch, token))) {
+		talloc_free(watch);
+		if (LIST_EMPTY(&bucket->watches)) {
+			HASH_DEL(index->buckets, bucket);
+			talloc_free(bucket);
+		}
+		return ENOMEM;
+	}
+	watch->conn = conn;
+	watch->relative = relative;
+	watch->bucket = bucket;
+	LIST_INSERT_HEAD(&conn->watches, watch, conn_link);
+	LIST_INSERT_HEAD(&bucket->watches, watch, bucket_link);
+	conn->watch_count++;
+	if (conn->domain)
+		conn->domain->watches++;
+	index->count++;
+	talloc_set_destructor(watch, watch_destroy);
+	*out = watch;
+	return 0;
+}
+
+int watch_remove(struct connection *conn, const char *path, const char *token)
+{
+	struct watch *watch;
+
+	LIST_FOREACH(watch, &conn->watches, conn_link) {
+		if (strcmp(watch->path, path) == 0 &&
+		    strcmp(watch->token, token) == 0) {
+			talloc_free(watch);
+			return 0;
+		}
+	}
+	return ENOENT;
+}
+
+void watch_remove_all(struct connection *conn)
+{
+	while (!LIST_EMPTY(&conn->watches))
+		talloc_free(LIST_FIRST(&conn->watches));
+}
+
+/* The path as the watcher sees it: relative to its home if it asked so. */
+static const char *event_path(const struct watch *watch, const char *path,
+			      char *home, size_t home_size)
+{
+	size_t len;
+
+	if (!watch->relative)
+		return path;
+	len = (size_t)snprintf(home, home_size, PATH_DOMAIN_PREFIX "%u/",
+			       watch->conn->who.domid);
+	if (strncmp(path, home, len) == 0)
+		return path + len;
+	return path;
+}
+
+static void deliver(struct watch *watch, const char *path)
+{
+	char home[48];
+
+	conn_queue_event(watch->conn,
+			 event_path(watch, path, home, sizeof(home)),
+			 watch->token);
+}
+
+void watch_fire_initial(struct watch *watch)
+{
+	char home[48];
+
+	conn_queue_event(watch->conn,
+			 event_path(watch, watch->path, home, sizeof(home)),
+			 watch->token);
+}
+
+/* An event reaches a watcher that may read the node or its parent. */
+static bool may_see(struct server *server, const struct accessor *who,
+		    const struct change_note *note)
+{
+	void *tmp;
+	struct node *node;
+	bool seen = false;
+
+	if (who->privileged)
+		return true;
+	if (note->kind == CHANGE_SPECIAL) {
+		struct perm_list *perms = watch_special_perms(server,
+							      note->path);
+
+		return perms && (access_granted(server, who, perms) &
+				 PERM_READ);
+	}
+	if (note->old_perms &&
+	    access_granted(server, who, note->old_perms) & PERM_READ)
+		return true;
+	tmp = talloc_new(NULL);
+	node = store_fetch(server->store, tmp, note->path);
+	if (node && access_granted(server, who, &node->perms) & PERM_READ) {
+		seen = true;
+	} else {
+		char *parent = talloc_strndup(tmp, note->path,
+					      path_parent_len(note->path));
+
+		if (parent && !*parent)
+			parent = talloc_strdup(tmp, "/");
+		node = parent ? store_fetch(server->store, tmp, parent) : NULL;
+		seen = node && (access_granted(server, who, &node->perms) &
+				PERM_READ);
+	}
+	talloc_free(tmp);
+	return seen;
+}
+
+static void fire_bucket(struct server *server, struct watch_bucket *bucket,
+			const struct change_note *note)
+{
+	struct watch *watch;
+
+	if (!bucket)
+		return;
+	LIST_FOREACH(watch, &bucket->watches, bucket_link)
+		if (may_see(server, &watch->conn->who, note))
+			deliver(watch, note->path);
+}
+
+void watch_fire_change(struct server *server, const struct change_note *note)
+{
+	struct watch_index *index = server->watches;
+	const char *path = note->path;
+	const char *p;
+
+	if (!index->count)
+		return;
+	if (note->kind != CHANGE_NODE) {
+		fire_bucket(server, find_bucket(index, path, strlen(path)),
+			    note);
+		return;
+	}
+	/* "/" itself, then every proper prefix, then the node. */
+	fire_bucket(server, find_bucket(index, "/", 1), note);
+	for (p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/'))
+		fire_bucket(server, find_bucket(index, path, (size_t)(p - path)),
+			    note);
+	if (strcmp(path, "/") != 0)
+		fire_bucket(server, find_bucket(index, path, strlen(path)),
+			    note);
+}

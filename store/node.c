@@ -1,0 +1,207 @@
+#include <string.h>
+#include <talloc.h>
+
+#include "store/node.h"
+
+/*
+ * Record layout: header, then perms.count entries, the value bytes and the
+ * children bytes.  Host byte order: the database is private to one daemon.
+ */
+struct node_record_header {
+	uint64_t generation;
+	uint32_t perm_count;
+	uint32_t value_len;
+	uint32_t children_len;
+	uint32_t reserved;
+};
+
+struct node *node_new(void *ctx, const struct perm_list *perms)
+{
+	struct node *node = talloc_zero(ctx, struct node);
+
+	if (!node)
+		return NULL;
+	if (!perms_copy(node, perms, &node->perms)) {
+		talloc_free(node);
+		return NULL;
+	}
+	return node;
+}
+
+struct node *node_dup(void *ctx, const struct node *src)
+{
+	struct node *node = talloc_zero(ctx, struct node);
+
+	if (!node)
+		return NULL;
+	node->generation = src->generation;
+	if (!perms_copy(node, &src->perms, &node->perms) ||
+	    !node_set_value(node, src->value, src->value_len)) {
+		talloc_free(node);
+		return NULL;
+	}
+	if (src->children_len) {
+		node->children = talloc_memdup(node, src->children,
+					       src->children_len);
+		if (!node->children) {
+			talloc_free(node);
+			return NULL;
+		}
+		node->children_len = src->children_len;
+	}
+	return node;
+}
+
+bool node_set_value(struct node *node, const void *value, uint32_t len)
+{
+	char *copy = NULL;
+
+	if (len) {
+		copy = talloc_memdup(node, value, len);
+		if (!copy)
+			return false;
+	}
+	talloc_free(node->value);
+	node->value = copy;
+	node->value_len = len;
+	return true;
+}
+
+bool node_set_perms(struct node *node, const struct perm_list *perms)
+{
+	struct perm_list copy;
+
+	if (!perms_copy(node, perms, &copy))
+		return false;
+	talloc_free(node->perms.entries);
+	node->perms = copy;
+	return true;
+}
+
+const char *node_first_child(const struct node *node)
+{
+	return node->children_len ? node->children : NULL;
+}
+
+const char *node_next_child(const struct node *node, const char *child)
+{
+	const char *next = child + strlen(child) + 1;
+
+	return next < node->children + node->children_len ? next : NULL;
+}
+
+static const char *find_child(const struct node *node, const char *name)
+{
+	const char *c;
+
+	for (c = node_first_child(node); c; c = node_next_child(node, c))
+		if (strcmp(c, name) == 0)
+			return c;
+	return NULL;
+}
+
+bool node_has_child(const struct node *node, const char *name)
+{
+	return find_child(node, name) != NULL;
+}
+
+bool node_add_child(struct node *node, const char *name)
+{
+	size_t len = strlen(name) + 1;
+	char *grown;
+
+	grown = talloc_realloc(node, node->children, char,
+			       node->children_len + len);
+	if (!grown)
+		return false;
+	memcpy(grown + node->children_len, name, len);
+	node->children = grown;
+	node->children_len += len;
+	return true;
+}
+
+void node_remove_child(struct node *node, const char *name)
+{
+	const char *c = find_child(node, name);
+	size_t len, offset;
+
+	if (!c)
+		return;
+	len = strlen(c) + 1;
+	offset = (size_t)(c - node->children);
+	memmove(node->children + offset, node->children + offset + len,
+		node->children_len - offset - len);
+	node->children_len -= len;
+}
+
+size_t node_quota_size(const struct node *node)
+{
+	return node->value_len + node->children_len +
+	       node->perms.count * sizeof(struct node_perm);
+}
+
+size_t node_record_size(const struct node *node)
+{
+	return sizeof(struct node_record_header) +
+	       node->perms.count * sizeof(struct node_perm) +
+	       node->value_len + node->children_len;
+}
+
+void node_encode(const struct node *node, void *record)
+{
+	struct node_record_header hdr = {
+		.generation = node->generation,
+		.perm_count = node->perms.count,
+		.value_len = node->value_len,
+		.children_len = node->children_len,
+	};
+	char *p = record;
+
+	memcpy(p, &hdr, sizeof(hdr));
+	p += sizeof(hdr);
+	memcpy(p, node->perms.entries, hdr.perm_count * sizeof(struct node_perm));
+	p += hdr.perm_count * sizeof(struct node_perm);
+	if (hdr.value_len)
+		memcpy(p, node->value, hdr.value_len);
+	p += hdr.value_len;
+	if (hdr.children_len)
+		memcpy(p, node->children, hdr.children_len);
+}
+
+struct node *node_decode(void *ctx, const void *record, size_t len)
+{
+	struct node_record_header hdr;
+	const char *p = record;
+	struct node *node;
+	size_t perm_bytes;
+
+	if (len < sizeof(hdr))
+		return NULL;
+	memcpy(&hdr, p, sizeof(hdr));
+	perm_bytes = (size_t)hdr.perm_count * sizeof(struct node_perm);
+	if (len != sizeof(hdr) + perm_bytes + hdr.value_len + hdr.children_len)
+		return NULL;
+	node = talloc_zero(ctx, struct node);
+	if (!node)
+		return NULL;
+	node->generation = hdr.generation;
+	p += sizeof(hdr);
+	/* Separate chunks, so that each field can be replaced on its own. */
+	node->perms.count = hdr.perm_count;
+	node->perms.entries = talloc_memdup(node, p, perm_bytes);
+	p += perm_bytes;
+	if (!node->perms.entries ||
+	    !node_set_value(node, p, hdr.value_len))
+		goto nomem;
+	p += hdr.value_len;
+	if (hdr.children_len) {
+		node->children = talloc_memdup(node, p, hdr.children_len);
+		if (!node->children)
+			goto nomem;
+		node->children_len = hdr.children_len;
+	}
+	return node;
+nomem:
+	talloc_free(node);
+	return NULL;
+}

@@ -1,0 +1,170 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <talloc.h>
+#include <tdb.h>
+
+#include "store/store.h"
+
+/*
+ * A bootstorm puts one to two million nodes in the store; a large hash
+ * keeps TDB's chains short.  The cost is a few MiB of bucket array.
+ */
+#define STORE_HASH_SIZE 262139
+
+struct store {
+	struct tdb_context *tdb;
+	uint64_t generation;
+	unsigned long nodes;
+};
+
+static int store_destroy(struct store *store)
+{
+	if (store->tdb)
+		tdb_close(store->tdb);
+	return 0;
+}
+
+struct store *store_open(void *ctx, const char *file)
+{
+	struct store *store = talloc_zero(ctx, struct store);
+	int tdb_flags = TDB_NOLOCK | TDB_NOSYNC | TDB_INCOMPATIBLE_HASH;
+
+	if (!store) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (!file)
+		tdb_flags |= TDB_INTERNAL;
+	store->tdb = tdb_open(file ? file : "xenstored-internal",
+			      STORE_HASH_SIZE, tdb_flags,
+			      O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (!store->tdb) {
+		int saved = errno ? errno : EIO;
+
+		talloc_free(store);
+		errno = saved;
+		return NULL;
+	}
+	talloc_set_destructor(store, store_destroy);
+	return store;
+}
+
+static TDB_DATA path_key(const char *path)
+{
+	TDB_DATA key = {
+		.dptr = (unsigned char *)path,
+		.dsize = strlen(path),
+	};
+
+	return key;
+}
+
+struct decode_request {
+	void *ctx;
+	struct node *node;
+};
+
+static int decode_record(TDB_DATA key, TDB_DATA data, void *private_data)
+{
+	struct decode_request *req = private_data;
+
+	req->node = node_decode(req->ctx, data.dptr, data.dsize);
+	return 0;
+}
+
+struct node *store_fetch(struct store *store, void *ctx, const char *path)
+{
+	struct decode_request req = { .ctx = ctx };
+
+	/* tdb_parse_record decodes in place: no intermediate malloc'd copy. */
+	if (tdb_parse_record(store->tdb, path_key(path), decode_record,
+			     &req) != 0) {
+		errno = ENOENT;
+		return NULL;
+	}
+	if (!req.node)
+		errno = ENOMEM;
+	return req.node;
+}
+
+bool store_exists(struct store *store, const char *path)
+{
+	return tdb_exists(store->tdb, path_key(path)) != 0;
+}
+
+int store_put(struct store *store, const char *path, const struct node *node)
+{
+	size_t size = node_record_size(node);
+	unsigned char stack_buf[1024];
+	unsigned char *buf = size <= sizeof(stack_buf) ? stack_buf : malloc(size);
+	TDB_DATA data;
+	bool existed;
+	int ret = 0;
+
+	if (!buf)
+		return ENOMEM;
+	node_encode(node, buf);
+	data.dptr = buf;
+	data.dsize = size;
+	existed = tdb_exists(store->tdb, path_key(path));
+	if (tdb_store(store->tdb, path_key(path), data, TDB_REPLACE) != 0)
+		ret = ENOMEM;
+	else if (!existed)
+		store->nodes++;
+	if (buf != stack_buf)
+		free(buf);
+	return ret;
+}
+
+int store_delete(struct store *store, const char *path)
+{
+	if (tdb_delete(store->tdb, path_key(path)) != 0)
+		return ENOENT;
+	store->nodes--;
+	return 0;
+}
+
+uint64_t store_next_generation(struct store *store)
+{
+	return ++store->generation;
+}
+
+unsigned long store_node_count(const struct store *store)
+{
+	return store->nodes;
+}
+
+struct traverse_request {
+	int (*fn)(const char *path, const struct node *node, void *arg);
+	void *arg;
+	int result;
+};
+
+static int traverse_record(struct tdb_context *tdb, TDB_DATA key,
+			   TDB_DATA data, void *private_data)
+{
+	struct traverse_request *req = private_data;
+	void *tmp = talloc_new(NULL);
+	char *path = talloc_strndup(tmp, (const char *)key.dptr, key.dsize);
+	struct node *node = node_decode(tmp, data.dptr, data.dsize);
+
+	if (!path || !node)
+		req->result = ENOMEM;
+	else
+		req->result = req->fn(path, node, req->arg);
+	talloc_free(tmp);
+	return req->result != 0;
+}
+
+int store_traverse(struct store *store,
+		   int (*fn)(const char *path, const struct node *node,
+			     void *arg),
+		   void *arg)
+{
+	struct traverse_request req = { .fn = fn, .arg = arg };
+
+	tdb_traverse(store->tdb, traverse_record, &req);
+	return req.result;
+}

@@ -1,0 +1,46 @@
+/*
+ * The node database: path -> node record, in a TDB that lives in memory by
+ * default or in a file.  It knows nothing of connections, permissions or
+ * transactions; callers above decide what to read and write.
+ */
+#ifndef STORE_STORE_H
+#define STORE_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/node.h"
+
+struct store;
+
+/*
+ * Open a fresh, empty database: in memory when @file is NULL, else in
+ * @file (truncated).  Returns NULL with errno set on failure.
+ */
+struct store *store_open(void *ctx, const char *file);
+
+/* The node at @path, allocated on @ctx, or NULL (errno ENOENT or ENOMEM). */
+struct node *store_fetch(struct store *store, void *ctx, const char *path);
+
+/* True if a node exists at @path (cheaper than a fetch). */
+bool store_exists(struct store *store, const char *path);
+
+/* Write @node at @path as it is; 0 or an errno value. */
+int store_put(struct store *store, const char *path, const struct node *node);
+
+/* Remove the record at @path (not its children); 0 or an errno value. */
+int store_delete(struct store *store, const char *path);
+
+/* A generation number never handed out before. */
+uint64_t store_next_generation(struct store *store);
+
+/* Number of records, for reports. */
+unsigned long store_node_count(const struct store *store);
+
+/* Visit every record; stops early when @fn returns non-zero. */
+int store_traverse(struct store *store,
+		   int (*fn)(const char *path, const struct node *node,
+			     void *arg),
+		   void *arg);
+
+#endif

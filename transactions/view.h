@@ -1,0 +1,106 @@
+/*
+ * A view of the store through which every node operation reads and writes.
+ *
+ * A plain request runs on a buffered view: it reads through to the store,
+ * keeps its changes to itself, and view_apply() writes them all at once, so
+ * a request that fails half-way (a quota, memory) changes nothing.
+ *
+ * A transaction runs on an isolated view: each node is read from the store
+ * the first time the transaction looks at it and kept from then on, and the
+ * view records what the transaction observed of it (existence, value,
+ * permissions, children).  view_validate() tells at commit whether every
+ * observation still holds; only then is the transaction's outcome the same
+ * as if it ran at once at commit time.
+ */
+#ifndef TRANSACTIONS_VIEW_H
+#define TRANSACTIONS_VIEW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/node.h"
+#include "store/store.h"
+
+/* What a caller depends on when it reads a node (view_get's @observe). */
+#define OBSERVE_EXISTENCE 1u
+#define OBSERVE_VALUE     2u
+#define OBSERVE_PERMS     4u
+#define OBSERVE_CHILDREN  8u
+
+/* What a caller is about to change (view_edit's @fields). */
+#define CHANGE_VALUE    OBSERVE_VALUE
+#define CHANGE_PERMS    OBSERVE_PERMS
+#define CHANGE_CHILDREN OBSERVE_CHILDREN
+
+/* Kinds of change notes, from which watch events are made. */
+enum change_kind {
+	CHANGE_NODE,		/* fires watches on the node and its ancestors */
+	CHANGE_REMOVED_BELOW,	/* a removed descendant: watches on it exactly */
+	CHANGE_SPECIAL,		/* @introduceDomain, @releaseDomain */
+};
+
+struct change_note {
+	struct change_note *next;
+	char *path;
+	enum change_kind kind;
+	/* Permissions of the node before the change (NULL if it was new). */
+	struct perm_list *old_perms;
+};
+
+struct view;
+
+struct view *view_new(void *ctx, struct store *store, bool isolated);
+
+/*
+ * The node at @path as this view sees it, or NULL if absent there.  In an
+ * isolated view, records that the caller depends on @observe of it (only
+ * for what came from the store, not what the view itself changed).
+ */
+const struct node *view_get(struct view *view, const char *path,
+			    unsigned int observe);
+
+/* A writable copy of an existing node, marked changed in @fields. */
+struct node *view_edit(struct view *view, const char *path,
+		       unsigned int fields);
+
+/*
+ * Create a node, absent in this view, with @perms copied from the node at
+ * @inherited_from (used only to explain later reads of its permissions).
+ * The caller links it into its parent's children.
+ */
+struct node *view_create(struct view *view, const char *path,
+			 const struct perm_list *perms,
+			 const char *inherited_from);
+
+/* Mark the node at @path absent; the caller unlinks it from its parent. */
+void view_delete(struct view *view, const char *path);
+
+/* Record that a change to @path should fire watches once applied. */
+bool view_note_change(struct view *view, const char *path,
+		      enum change_kind kind, const struct perm_list *old_perms);
+
+/* Change notes in the order they were made, one per path and kind. */
+struct change_note *view_changes(struct view *view);
+
+/* Number of edits, creations and deletions made through this view. */
+unsigned long view_modifications(const struct view *view);
+
+/* Number of nodes this view has touched (the transaction-nodes quota). */
+unsigned int view_touched(const struct view *view);
+
+/* True if every observation of an isolated view still holds. */
+bool view_validate(struct view *view);
+
+/* Called by view_apply for each node whose owner changes (NO_OWNER: none). */
+#define VIEW_NO_OWNER UINT32_MAX
+typedef void (*view_owner_fn)(void *arg, uint32_t old_owner,
+			      uint32_t new_owner);
+
+/*
+ * Write the view's changes to the store with fresh generations.  Returns 0
+ * or an errno value; on failure the store may hold part of the change, so
+ * callers only apply views whose effects they have already checked.
+ */
+int view_apply(struct view *view, view_owner_fn owner_fn, void *arg);
+
+#endif
