@@ -30,6 +30,8 @@ static int connection_destructor(struct connection *conn)
 	TAILQ_REMOVE(&server->connections, conn, link);
 	if (conn->on_flush_list)
 		TAILQ_REMOVE(&server->to_flush, conn, flush_link);
+	if (conn->doomed)
+		TAILQ_REMOVE(&server->doomed, conn, doomed_link);
 	server->connection_count--;
 	if (conn->ops->destroy)
 		conn->ops->destroy(conn->io);
@@ -76,10 +78,12 @@ unsigned int server_connection_count(const struct server *server)
 
 void conn_doom(struct connection *conn, const char *why)
 {
-	if (!conn->doomed)
-		xs_log(LEVEL_DEBUG, "connection %u (domain %u): %s", conn->id,
-		       conn->who.domid, why);
+	if (conn->doomed)
+		return;
+	xs_log(LEVEL_DEBUG, "connection %u (domain %u): %s", conn->id,
+	       conn->who.domid, why);
 	conn->doomed = true;
+	TAILQ_INSERT_TAIL(&conn->server->doomed, conn, doomed_link);
 }
 
 /* Make room for @len more output bytes; false if memory ran out. */
@@ -217,9 +221,9 @@ void server_flush(struct server *server)
 	}
 	/* Connections broken while handling others go now, unless a backend
 	 * is still inside a call for them. */
-	for (conn = TAILQ_FIRST(&server->connections); conn; conn = next) {
-		next = TAILQ_NEXT(conn, link);
-		if (conn->doomed && !conn->busy)
+	for (conn = TAILQ_FIRST(&server->doomed); conn; conn = next) {
+		next = TAILQ_NEXT(conn, doomed_link);
+		if (!conn->busy)
 			conn_destroy_now(conn);
 	}
 }
@@ -310,6 +314,7 @@ void conn_end_transaction(struct connection *conn, struct transaction *tx)
 		if (entry->tx == tx) {
 			LIST_REMOVE(entry, link);
 			conn->transaction_count--;
+			conn->domain->transactions--;
 			talloc_free(entry);
 			return;
 		}

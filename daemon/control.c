@@ -222,12 +222,20 @@ static int control_quota_common(struct request *req, int argc,
 
 		if (!*argv[0] || *end)
 			return EINVAL;
-		domain = domain_get(server, (uint32_t)domid);
+		domain = domain_find_known(server, (uint32_t)domid);
 		if (!domain)
-			return ENOMEM;
+			return ENOENT;
 		text = talloc_asprintf(req->ctx,
-				       "Domain %lu:\nnodes    : %lu\nwatches  : %u\n",
-				       domid, domain->nodes, domain->watches);
+				       "Domain %lu:\n"
+				       "nodes           : %8lu\n"
+				       "watches         : %8u\n"
+				       "transactions    : %8u\n"
+				       "outstanding     : %8lu\n"
+				       "memory          : %8lu\n",
+				       domid, domain->nodes, domain->watches,
+				       domain->transactions,
+				       domain_outstanding(server, domain),
+				       domain_memory(server, domain));
 		return text ? reply_string(req, text) : ENOMEM;
 	}
 	return EINVAL;

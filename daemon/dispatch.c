@@ -21,6 +21,8 @@
 #define HANDLER_CHANGES		2u	/* changes nodes: logged in transactions */
 #define HANDLER_ANY_TX		4u	/* tx_id is ignored (WATCH, UNWATCH) */
 
+#define REQUEST_POOL_SIZE 16384
+
 struct handler {
 	int (*fn)(struct request *req);
 	unsigned int flags;
@@ -157,6 +159,7 @@ static int do_transaction_start(struct request *req)
 	}
 	LIST_INSERT_HEAD(&conn->transactions, entry, link);
 	conn->transaction_count++;
+	conn->domain->transactions++;
 	return reply_string(req, reply);
 }
 
@@ -184,10 +187,10 @@ static int do_transaction_end(struct request *req)
 	struct transaction *tx = req->tx;
 	int err = 0;
 
-	if (!tx)
-		return ENOENT;
 	if (!arg || (strcmp(arg, "T") != 0 && strcmp(arg, "F") != 0))
 		return EINVAL;
+	if (!tx)
+		return ENOENT;
 	if (strcmp(arg, "T") == 0)
 		err = commit(req, tx);
 	req->tx = NULL;
@@ -273,7 +276,8 @@ void dispatch_request(struct connection *conn, const struct xsd_sockmsg *hdr,
 	int err = 0;
 
 	trace_message("IN", conn->id, hdr->type, payload, hdr->len);
-	req.ctx = talloc_new(conn);
+	/* One allocation serves most requests whole. */
+	req.ctx = talloc_pool(conn, REQUEST_POOL_SIZE);
 	req.payload = req.ctx ? talloc_size(req.ctx, hdr->len + 1) : NULL;
 	if (!req.payload) {
 		talloc_free(req.ctx);

@@ -71,21 +71,56 @@ bool domain_perm_is_valid(struct server *server, uint32_t domid)
 	return domain_exists(server, domid);
 }
 
-void domain_account_owner(void *arg, uint32_t old_owner, uint32_t new_owner)
+void domain_account_owner(void *arg, uint32_t old_owner, size_t old_size,
+			  uint32_t new_owner, size_t new_size)
 {
 	struct server *server = arg;
 	struct domain *domain;
 
 	if (old_owner != VIEW_NO_OWNER) {
 		domain = domain_find(server, old_owner);
-		if (domain && domain->nodes)
-			domain->nodes--;
+		if (domain) {
+			domain->nodes -= domain->nodes ? 1 : 0;
+			domain->node_bytes -= domain->node_bytes >= old_size ?
+					      old_size : domain->node_bytes;
+		}
 	}
 	if (new_owner != VIEW_NO_OWNER) {
 		domain = domain_get(server, new_owner);
-		if (domain)
+		if (domain) {
 			domain->nodes++;
+			domain->node_bytes += new_size;
+		}
 	}
+}
+
+struct domain *domain_find_known(struct server *server, uint32_t domid)
+{
+	if (!domain_exists(server, domid))
+		return NULL;
+	return domain_get(server, domid);
+}
+
+unsigned long domain_memory(struct server *server, struct domain *domain)
+{
+	struct connection *conn;
+	unsigned long bytes = domain->node_bytes;
+
+	TAILQ_FOREACH(conn, &server->connections, link)
+		if (conn->domain == domain)
+			bytes += talloc_total_size(conn);
+	return bytes;
+}
+
+unsigned long domain_outstanding(struct server *server, struct domain *domain)
+{
+	struct connection *conn;
+	unsigned long queued = 0;
+
+	TAILQ_FOREACH(conn, &server->connections, link)
+		if (conn->domain == domain)
+			queued += conn->out_len - conn->out_start;
+	return queued;
 }
 
 unsigned long domain_node_count(struct server *server, uint32_t domid)

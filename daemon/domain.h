@@ -13,7 +13,9 @@ struct domain {
 	uint32_t domid;
 	bool introduced;
 	unsigned long nodes;	/* nodes owned */
+	unsigned long node_bytes;	/* their records' size */
 	unsigned int watches;	/* watches registered by its connections */
+	unsigned int transactions;	/* open in its connections */
 };
 
 struct domain_registry *domain_registry_new(void *ctx);
@@ -31,8 +33,17 @@ bool domain_exists(struct server *server, uint32_t domid);
 bool domain_is_privileged(struct server *server, uint32_t domid);
 
 /* view_apply's owner callback: keeps per-domain node counts exact. */
-void domain_account_owner(void *server, uint32_t old_owner,
-			  uint32_t new_owner);
+void domain_account_owner(void *server, uint32_t old_owner, size_t old_size,
+			  uint32_t new_owner, size_t new_size);
+
+/* The domain if the daemon knows it (dom0 always), else NULL. */
+struct domain *domain_find_known(struct server *server, uint32_t domid);
+
+/* Bytes charged to @domid: its nodes and its connections' memory. */
+unsigned long domain_memory(struct server *server, struct domain *domain);
+
+/* Replies and events queued for @domid's connections, not yet taken. */
+unsigned long domain_outstanding(struct server *server, struct domain *domain);
 
 /* Nodes owned by @domid. */
 unsigned long domain_node_count(struct server *server, uint32_t domid);

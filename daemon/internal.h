@@ -43,6 +43,7 @@ struct connection {
 	TAILQ_ENTRY(connection) link;		/* server->connections */
 	TAILQ_ENTRY(connection) flush_link;	/* server->to_flush */
 	bool on_flush_list;
+	TAILQ_ENTRY(connection) doomed_link;	/* server->doomed */
 	struct server *server;
 	const struct conn_ops *ops;
 	void *io;
@@ -77,6 +78,8 @@ struct server {
 	struct store *store;
 	TAILQ_HEAD(, connection) connections;
 	TAILQ_HEAD(, connection) to_flush;
+	/* Broken connections waiting for a safe moment to be destroyed. */
+	TAILQ_HEAD(, connection) doomed;
 	unsigned int connection_count;
 	uint32_t next_connection_id;
 	struct watch_index *watches;

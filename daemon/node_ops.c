@@ -308,8 +308,9 @@ int node_op_directory_part(struct request *req)
 	offset = (size_t)strtoul(argv[1], NULL, 10);
 	gen_len = (size_t)snprintf(generation, sizeof(generation), "%" PRIu64,
 				   node->generation) + 1;
+	/* Past the end: an empty list, just the end marker. */
 	if (offset > node->children_len)
-		return EINVAL;
+		offset = node->children_len;
 	/* Whole names only, leaving room for the end-of-list marker. */
 	while (offset + len < node->children_len) {
 		size_t name_len = strlen(node->children + offset + len) + 1;
@@ -356,7 +357,7 @@ int node_op_get_perms(struct request *req)
 		return err;
 	if (path[0] == '@') {
 		special = watch_special_perms(req->conn->server, path);
-		return special ? reply_perms(req, special) : ENOENT;
+		return special ? reply_perms(req, special) : EINVAL;
 	}
 	node = access_get_node(req, path, PERM_READ, OBSERVE_PERMS, &err);
 	if (!node)
@@ -403,7 +404,7 @@ int node_op_set_perms(struct request *req)
 	if (path[0] == '@') {
 		special = watch_special_perms(req->conn->server, path);
 		return special ? set_special_perms(req, special, &perms)
-			       : ENOENT;
+			       : EINVAL;
 	}
 	node = access_get_node(req, path, PERM_WRITE, 0, &err);
 	if (!node)

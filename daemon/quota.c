@@ -114,8 +114,7 @@ size_t quota_format(const struct quota_settings *quota, bool soft,
 {
 	size_t used, i;
 
-	used = (size_t)snprintf(buf, len, "%s settings:\n",
-				soft ? "Soft quota" : "Quota");
+	used = (size_t)snprintf(buf, len, "Quota settings:\n");
 	for (i = 0; i < sizeof(quota_fields) / sizeof(quota_fields[0]); i++) {
 		const struct quota_field *f = &quota_fields[i];
 

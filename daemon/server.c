@@ -38,7 +38,8 @@ static int create_initial_tree(struct server *server)
 		node->generation = store_next_generation(server->store);
 		err = store_put(server->store, paths[i], node);
 		if (!err)
-			domain_account_owner(server, VIEW_NO_OWNER, 0);
+			domain_account_owner(server, VIEW_NO_OWNER, 0, 0,
+					     node_record_size(node));
 	}
 	talloc_free(tmp);
 	return err;
@@ -65,6 +66,7 @@ struct server *server_new(void *ctx, const struct server_config *config)
 	server->config = *config;
 	TAILQ_INIT(&server->connections);
 	TAILQ_INIT(&server->to_flush);
+	TAILQ_INIT(&server->doomed);
 	server->domains = domain_registry_new(server);
 	server->watches = watch_index_new(server);
 	if (!server->domains || !server->watches) {
