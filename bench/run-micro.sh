@@ -1,0 +1,235 @@
+#!/bin/bash
+# run-micro.sh: the micro-benchmark matrix, mixes x connection counts, against
+# our xenstored and, in the same run, Xen 4.17's C xenstored and oxenstored
+# (the reference daemons of ../shared/baselines) when they are installed.
+# Each cell runs every daemon in turn (ours, C, OCaml), so that the drift of
+# a noisy machine hits all of them alike.  Prints a markdown table.
+#
+# Environment:
+#   XENSTORED   our daemon (default: daemon/xenstored of this tree); if it is
+#               not an executable, ours is skipped with a message
+#   BASELINES   the baselines directory (default: ../shared/baselines next to
+#               this tree, else /work/shared/baselines); skipped if missing
+#   MIXES       default "read write directory transaction" (also: mixed)
+#   CONNS       default "1 64"
+#   DEPTH       requests outstanding per connection (default 1)
+#   RUN_SECONDS measured time per run (default 2)
+#   REPEAT      runs per daemon and cell; the table shows medians (default 1)
+#   MICROBENCH  the xs-microbench binary (default: bench/xs-microbench of this
+#               tree, built here with ${CC:-cc} if missing or stale)
+#   RESULTS     also write every run's JSON line (with "daemon") to this file
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/.." && pwd)
+
+XENSTORED=${XENSTORED:-$top/daemon/xenstored}
+MIXES=${MIXES:-read write directory transaction}
+CONNS=${CONNS:-1 64}
+DEPTH=${DEPTH:-1}
+RUN_SECONDS=${RUN_SECONDS:-2}
+REPEAT=${REPEAT:-1}
+XEN_BIN=/usr/lib/xen-4.17/bin
+
+say() { echo "run-micro: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+workdir=$(mktemp -d /tmp/xs-micro.XXXXXX)
+ours_pid=
+ref_sockets=()
+
+stop_all() {
+	if [ -n "$ours_pid" ] && kill -0 "$ours_pid" 2>/dev/null; then
+		kill -TERM "$ours_pid"
+		wait "$ours_pid" || say "our daemon exited with status $?"
+	fi
+	if [ ${#ref_sockets[@]} -gt 0 ]; then
+		"$BASELINES/stop-xenstored.sh" "${ref_sockets[@]}" >/dev/null || true
+	fi
+	rm -rf -- "$workdir"
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+find_microbench() {
+	local src=$here/xs-microbench.c
+	if [ -n "${MICROBENCH:-}" ]; then
+		[ -x "$MICROBENCH" ] || die "MICROBENCH=$MICROBENCH is not executable"
+		return
+	fi
+	MICROBENCH=$here/xs-microbench
+	if [ -x "$MICROBENCH" ] && [ ! "$src" -nt "$MICROBENCH" ]; then
+		return
+	fi
+	MICROBENCH=$workdir/xs-microbench
+	${CC:-cc} -O2 -Wall -Wextra -o "$MICROBENCH" "$src" ||
+		die "cannot build $src"
+}
+
+find_baselines() {
+	local d
+	if [ -n "${BASELINES:-}" ]; then
+		[ -x "$BASELINES/start-cxenstored.sh" ] ||
+			die "BASELINES=$BASELINES has no start-cxenstored.sh"
+		return
+	fi
+	for d in "$top/../shared/baselines" /work/shared/baselines; do
+		if [ -x "$d/start-cxenstored.sh" ]; then
+			BASELINES=$(cd "$d" && pwd)
+			return
+		fi
+	done
+	BASELINES=
+}
+
+# wait_answering SOCKET PID: until a daemon answers on SOCKET (10 s at most).
+wait_answering() {
+	local sock=$1 pid=$2 i
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || return 1
+		if [ -S "$sock" ] &&
+		   "$MICROBENCH" --socket "$sock" --requests 1 --warmup 0 >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# Names, sockets and pids of the daemons under test, in the order they run.
+names=()
+sockets=()
+pids=()
+
+start_ours() {
+	local dir=$workdir/ours
+	if [ ! -x "$XENSTORED" ]; then
+		say "our daemon $XENSTORED is not built: skipping it"
+		return
+	fi
+	mkdir -p "$dir"
+	XENSTORED_PATH=$dir/socket "$XENSTORED" -N --pid-file "$dir/pid" \
+		</dev/null >"$dir/log" 2>&1 &
+	ours_pid=$!
+	wait_answering "$dir/socket" "$ours_pid" ||
+		die "our daemon did not come up; its log: $(cat "$dir/log")"
+	names+=(ours); sockets+=("$dir/socket"); pids+=("$ours_pid")
+}
+
+# start_reference NAME SCRIPT DAEMON_BINARY
+start_reference() {
+	local name=$1 script=$2 binary=$3 sock=$workdir/$1.sock pid
+	if [ -z "$BASELINES" ]; then
+		return
+	fi
+	if [ ! -x "$XEN_BIN/$binary" ]; then
+		say "$XEN_BIN/$binary is not installed (apt-get install xen-utils-4.17): skipping $name"
+		return
+	fi
+	ref_sockets+=("$sock")
+	pid=$("$BASELINES/$script" "$sock") || die "$script failed"
+	names+=("$name"); sockets+=("$sock"); pids+=("$pid")
+}
+
+# run_cell MIX CONNS: one run of each daemon, as JSON lines tagged with it.
+run_cell() {
+	local mix=$1 conns=$2 i out rc
+	for i in "${!names[@]}"; do
+		rc=0
+		out=$("$MICROBENCH" --socket "${sockets[$i]}" --pid "${pids[$i]}" \
+			--mix "$mix" --conns "$conns" --depth "$DEPTH" \
+			--seconds "$RUN_SECONDS" --json) || rc=$?
+		if [ $rc -ge 2 ] || [ -z "$out" ]; then
+			say "${names[$i]} $mix x$conns: the benchmark failed (status $rc)"
+			continue
+		fi
+		[ $rc -eq 0 ] || say "${names[$i]} $mix x$conns: errors in replies (see above)"
+		echo "{\"daemon\":\"${names[$i]}\",${out#\{}"
+	done
+}
+
+print_table() {
+	python3 - "$1" <<'PY'
+import json, statistics, sys
+
+runs = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+daemons = []
+for r in runs:
+    if r["daemon"] not in daemons:
+        daemons.append(r["daemon"])
+cells = []
+for r in runs:
+    cell = (r["mix"], r["conns"])
+    if cell not in cells:
+        cells.append(cell)
+
+def median(cell, daemon, key):
+    vals = [r[key] for r in runs
+            if (r["mix"], r["conns"]) == cell and r["daemon"] == daemon
+            and r[key] is not None]
+    return statistics.median(vals) if vals else None
+
+def problems(cell, daemon):
+    err = sum(r["errors"] for r in runs
+              if (r["mix"], r["conns"]) == cell and r["daemon"] == daemon)
+    eagain = sum(r["eagain"] for r in runs
+                 if (r["mix"], r["conns"]) == cell and r["daemon"] == daemon)
+    notes = []
+    if err:
+        notes.append(f"{err} errors")
+    if eagain:
+        notes.append(f"{eagain} EAGAIN")
+    return f" ({', '.join(notes)})" if notes else ""
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+def ratio(a, b):
+    return "-" if a is None or b is None or b == 0 else f"{a / b:.2f}"
+
+others = [d for d in daemons if d != "ours"] if "ours" in daemons else []
+head = ["cell"]
+for d in daemons:
+    head += [f"{d} req/s", f"{d} us CPU/req"]
+for d in others:
+    head += [f"CPU/req ours/{d}", f"req/s ours/{d}"]
+print("| " + " | ".join(head) + " |")
+print("|" + "---|" * len(head))
+for cell in cells:
+    row = [f"{cell[0]} x{cell[1]}"]
+    for d in daemons:
+        row += [fmt(median(cell, d, "requests_per_s"), ".0f") + problems(cell, d),
+                fmt(median(cell, d, "daemon_cpu_us_per_request"), ".2f")]
+    for d in others:
+        row += [ratio(median(cell, "ours", "daemon_cpu_us_per_request"),
+                      median(cell, d, "daemon_cpu_us_per_request")),
+                ratio(median(cell, "ours", "requests_per_s"),
+                      median(cell, d, "requests_per_s"))]
+    print("| " + " | ".join(row) + " |")
+PY
+}
+
+command -v python3 >/dev/null || die "needs python3 for the table"
+find_microbench
+find_baselines
+start_ours
+start_reference cxenstored start-cxenstored.sh xenstored
+start_reference oxenstored start-oxenstored.sh oxenstored
+[ ${#names[@]} -gt 0 ] || die "no daemon to measure"
+[ -n "$BASELINES" ] || say "no baselines directory: measuring ours alone"
+
+results=$workdir/results.jsonl
+echo "# xenstored micro-benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r)"
+echo "# daemons: ${names[*]}; ${RUN_SECONDS} s per run, depth $DEPTH, median of $REPEAT run(s)"
+echo
+for mix in $MIXES; do
+	for conns in $CONNS; do
+		for _ in $(seq 1 "$REPEAT"); do
+			run_cell "$mix" "$conns" >>"$results"
+		done
+	done
+done
+print_table "$results"
+if [ -n "${RESULTS:-}" ]; then
+	cp "$results" "$RESULTS"
+fi
