@@ -9,8 +9,11 @@
 /* Set on an entry whose existence this view decided (created or deleted). */
 #define CHANGE_EXISTENCE OBSERVE_EXISTENCE
 
+#define HASH_THRESHOLD 8
+
 struct view_entry {
 	UT_hash_handle hh;
+	struct view_entry *next;	/* every entry, in the order loaded */
 	char *path;
 	/* The store's node when the view first looked (NULL: absent). */
 	struct node *base;
@@ -27,7 +30,11 @@ struct view_entry {
 struct view {
 	struct store *store;
 	bool isolated;
-	struct view_entry *entries;	/* uthash table */
+	/* A plain request touches a node or two: a list is cheapest.  Views
+	 * that grow past HASH_THRESHOLD entries also index them by path. */
+	struct view_entry *list, **list_tail;
+	struct view_entry *entries;	/* uthash table, once hashed */
+	bool hashed;
 	unsigned int count;
 	unsigned int resets;
 	unsigned long modifications;
@@ -50,6 +57,7 @@ struct view *view_new(void *ctx, struct store *store, bool isolated)
 	view->store = store;
 	view->isolated = isolated;
 	view->changes_tail = &view->changes;
+	view->list_tail = &view->list;
 	talloc_set_destructor(view, view_destroy);
 	return view;
 }
@@ -58,8 +66,36 @@ static struct view_entry *find_entry(struct view *view, const char *path)
 {
 	struct view_entry *entry;
 
-	HASH_FIND_STR(view->entries, path, entry);
-	return entry;
+	if (view->hashed) {
+		HASH_FIND_STR(view->entries, path, entry);
+		return entry;
+	}
+	for (entry = view->list; entry; entry = entry->next)
+		if (strcmp(entry->path, path) == 0)
+			return entry;
+	return NULL;
+}
+
+static void index_entry(struct view *view, struct view_entry *entry)
+{
+	HASH_ADD_KEYPTR(hh, view->entries, entry->path, strlen(entry->path),
+			entry);
+}
+
+static void add_entry(struct view *view, struct view_entry *entry)
+{
+	*view->list_tail = entry;
+	view->list_tail = &entry->next;
+	view->count++;
+	if (view->hashed) {
+		index_entry(view, entry);
+	} else if (view->count > HASH_THRESHOLD) {
+		struct view_entry *e;
+
+		for (e = view->list; e; e = e->next)
+			index_entry(view, e);
+		view->hashed = true;
+	}
 }
 
 /* True if an ancestor of @path was deleted in this view. */
@@ -110,9 +146,7 @@ static struct view_entry *load_entry(struct view *view, const char *path)
 			entry->cur = entry->base;
 		}
 	}
-	HASH_ADD_KEYPTR(hh, view->entries, entry->path, strlen(entry->path),
-			entry);
-	view->count++;
+	add_entry(view, entry);
 	return entry;
 nomem:
 	talloc_free(entry);
@@ -316,9 +350,9 @@ static bool observation_holds(struct view *view, struct view_entry *entry)
 
 bool view_validate(struct view *view)
 {
-	struct view_entry *entry, *tmp;
+	struct view_entry *entry;
 
-	HASH_ITER(hh, view->entries, entry, tmp)
+	for (entry = view->list; entry; entry = entry->next)
 		if (entry->observed && !observation_holds(view, entry))
 			return false;
 	return true;
@@ -332,16 +366,19 @@ static uint32_t owner_of(const struct node *node)
 
 int view_apply(struct view *view, view_owner_fn owner_fn, void *arg)
 {
-	struct view_entry *entry, *tmp;
+	struct view_entry *entry;
 	int err = 0;
 
-	HASH_ITER(hh, view->entries, entry, tmp) {
+	for (entry = view->list; entry; entry = entry->next) {
 		uint32_t old_owner, new_owner;
+		size_t old_size, new_size;
 
 		if (!entry->changed)
 			continue;
 		old_owner = owner_of(entry->base);
 		new_owner = owner_of(entry->cur);
+		old_size = entry->base ? node_record_size(entry->base) : 0;
+		new_size = entry->cur ? node_record_size(entry->cur) : 0;
 		if (entry->cur) {
 			entry->cur->generation =
 				store_next_generation(view->store);
@@ -351,8 +388,8 @@ int view_apply(struct view *view, view_owner_fn owner_fn, void *arg)
 		}
 		if (err)
 			return err;
-		if (owner_fn && old_owner != new_owner)
-			owner_fn(arg, old_owner, new_owner);
+		if (owner_fn)
+			owner_fn(arg, old_owner, old_size, new_owner, new_size);
 	}
 	return 0;
 }

@@ -91,10 +91,14 @@ unsigned int view_touched(const struct view *view);
 /* True if every observation of an isolated view still holds. */
 bool view_validate(struct view *view);
 
-/* Called by view_apply for each node whose owner changes (NO_OWNER: none). */
+/*
+ * Called by view_apply for each node it writes or removes, with the owner
+ * and record size before and after (VIEW_NO_OWNER: no node), so that
+ * per-domain accounting stays exact.
+ */
 #define VIEW_NO_OWNER UINT32_MAX
-typedef void (*view_owner_fn)(void *arg, uint32_t old_owner,
-			      uint32_t new_owner);
+typedef void (*view_owner_fn)(void *arg, uint32_t old_owner, size_t old_size,
+			      uint32_t new_owner, size_t new_size);
 
 /*
  * Write the view's changes to the store with fresh generations.  Returns 0
