@@ -19,7 +19,7 @@ bool access_is_owner(const struct accessor *who,
 }
 
 unsigned int access_granted(struct server *server, const struct accessor *who,
-			    const struct perm_list *perms)
+			    const struct perm_list *perms, uint64_t generation)
 {
 	unsigned int i;
 
@@ -33,7 +33,7 @@ unsigned int access_granted(struct server *server, const struct accessor *who,
 		const struct node_perm *p = &perms->entries[i];
 
 		if (acts_for(who, p->domid) &&
-		    domain_perm_is_valid(server, p->domid))
+		    domain_perm_is_valid(server, p->domid, generation))
 			return p->access;
 	}
 	return perms->entries[0].access;
@@ -68,8 +68,8 @@ const struct node *access_get_node(struct request *req, const char *path,
 	const struct node *node = view_get(req->view, path, observe | check);
 
 	if (node) {
-		if ((access_granted(req->conn->server, who, &node->perms) &
-		     perm) != perm) {
+		if ((access_granted(req->conn->server, who, &node->perms,
+				    node->generation) & perm) != perm) {
 			*err = EACCES;
 			return NULL;
 		}
@@ -85,7 +85,8 @@ const struct node *access_get_node(struct request *req, const char *path,
 			*err = ENOMEM;
 		} else if (ancestor &&
 			   !(access_granted(req->conn->server, who,
-					    &ancestor->perms) & PERM_READ)) {
+					    &ancestor->perms,
+					    ancestor->generation) & PERM_READ)) {
 			*err = EACCES;
 		}
 	}

@@ -8,9 +8,14 @@
 
 #include "daemon/internal.h"
 
-/* PERM_* bits @who has on a node with @perms. */
+/*
+ * PERM_* bits @who has on a node with @perms, last changed at @generation
+ * (entries naming domains introduced after that are ignored; pass
+ * ACCESS_ANY_GENERATION where there is no node).
+ */
+#define ACCESS_ANY_GENERATION UINT64_MAX
 unsigned int access_granted(struct server *server, const struct accessor *who,
-			    const struct perm_list *perms);
+			    const struct perm_list *perms, uint64_t generation);
 
 /* True if @who owns a node with @perms (or acts for its owner). */
 bool access_is_owner(const struct accessor *who,

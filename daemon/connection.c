@@ -16,8 +16,6 @@
 #define INPUT_BUFFER_SIZE (16 * (HEADER_SIZE + XENSTORE_PAYLOAD_MAX))
 #define OUTPUT_INITIAL_SIZE 4096
 
-static void conn_destroy_now(struct connection *conn);
-
 static int connection_destructor(struct connection *conn)
 {
 	struct server *server = conn->server;
@@ -32,8 +30,10 @@ static int connection_destructor(struct connection *conn)
 		TAILQ_REMOVE(&server->to_flush, conn, flush_link);
 	if (conn->doomed)
 		TAILQ_REMOVE(&server->doomed, conn, doomed_link);
+	if (conn->domain && conn->domain->conn == conn)
+		conn->domain->conn = NULL;
 	server->connection_count--;
-	if (conn->ops->destroy)
+	if (conn->ops && conn->ops->destroy)
 		conn->ops->destroy(conn->io);
 	return 0;
 }
@@ -46,6 +46,7 @@ struct connection *server_connect(struct server *server,
 
 	if (!conn)
 		return NULL;
+	talloc_set_name_const(conn, "connection");
 	conn->in_buf = talloc_size(conn, INPUT_BUFFER_SIZE);
 	conn->out_buf = talloc_size(conn, OUTPUT_INITIAL_SIZE);
 	conn->domain = domain_get(server, domid);
@@ -60,8 +61,10 @@ struct connection *server_connect(struct server *server,
 	conn->id = ++server->next_connection_id;
 	conn->who.domid = domid;
 	conn->who.privileged = domain_is_privileged(server, domid);
+	conn->who.has_target = conn->domain->has_target;
+	conn->who.target = conn->domain->target;
 	conn->next_transaction_id = 1;
-	TAILQ_INIT(&conn->queued_events);
+	TAILQ_INIT(&conn->queued);
 	LIST_INIT(&conn->transactions);
 	LIST_INIT(&conn->watches);
 	TAILQ_INSERT_TAIL(&server->connections, conn, link);
@@ -73,7 +76,8 @@ struct connection *server_connect(struct server *server,
 
 unsigned int server_connection_count(const struct server *server)
 {
-	return server->connection_count;
+	/* Not counting the daemon's internal stand-in. */
+	return server->connection_count - (server->internal ? 1 : 0);
 }
 
 void conn_doom(struct connection *conn, const char *why)
@@ -86,28 +90,42 @@ void conn_doom(struct connection *conn, const char *why)
 	TAILQ_INSERT_TAIL(&conn->server->doomed, conn, doomed_link);
 }
 
+static void forget_message(struct connection *conn, struct queued_message *msg)
+{
+	TAILQ_REMOVE(&conn->queued, msg, link);
+	if (!msg->is_event)
+		conn->queued_replies--;
+	talloc_free(msg);
+}
+
+/* Move the unsent bytes to the front of the buffer. */
+static void compact_output(struct connection *conn)
+{
+	struct queued_message *msg;
+	size_t shift = conn->out_start;
+
+	if (!shift)
+		return;
+	memmove(conn->out_buf, conn->out_buf + shift, conn->out_len - shift);
+	TAILQ_FOREACH(msg, &conn->queued, link) {
+		msg->start -= shift;
+		msg->end -= shift;
+	}
+	conn->out_len -= shift;
+	conn->out_start = 0;
+}
+
 /* Make room for @len more output bytes; false if memory ran out. */
 static bool reserve_output(struct connection *conn, size_t len)
 {
 	size_t need, size;
 	char *grown;
 
-	if (conn->out_start && conn->out_start == conn->out_len)
-		conn->out_start = conn->out_len = 0;
 	if (conn->out_len + len <= conn->out_size)
 		return true;
-	if (conn->out_start) {
-		struct queued_event *ev;
-
-		memmove(conn->out_buf, conn->out_buf + conn->out_start,
-			conn->out_len - conn->out_start);
-		TAILQ_FOREACH(ev, &conn->queued_events, link)
-			ev->end -= conn->out_start;
-		conn->out_len -= conn->out_start;
-		conn->out_start = 0;
-		if (conn->out_len + len <= conn->out_size)
-			return true;
-	}
+	compact_output(conn);
+	if (conn->out_len + len <= conn->out_size)
+		return true;
 	need = conn->out_len + len;
 	for (size = conn->out_size * 2; size < need; size *= 2)
 		;
@@ -127,27 +145,58 @@ static void mark_for_flush(struct connection *conn)
 	TAILQ_INSERT_TAIL(&conn->server->to_flush, conn, flush_link);
 }
 
-void conn_queue_message(struct connection *conn, uint32_t type,
-			uint32_t req_id, uint32_t tx_id,
-			const void *payload, uint32_t len)
+/* Queue a message; returns its start offset, or (size_t)-1 if dropped. */
+static size_t queue_bytes(struct connection *conn, uint32_t type,
+			  uint32_t req_id, uint32_t tx_id,
+			  const void *payload, uint32_t len)
 {
 	struct xsd_sockmsg hdr = {
 		.type = type, .req_id = req_id, .tx_id = tx_id, .len = len,
 	};
+	size_t start;
 
 	if (conn->doomed)
-		return;
+		return (size_t)-1;
 	if (!reserve_output(conn, HEADER_SIZE + len)) {
 		conn_doom(conn, "out of memory for output");
-		return;
+		return (size_t)-1;
 	}
-	memcpy(conn->out_buf + conn->out_len, &hdr, HEADER_SIZE);
+	start = conn->out_len;
+	memcpy(conn->out_buf + start, &hdr, HEADER_SIZE);
 	if (len)
-		memcpy(conn->out_buf + conn->out_len + HEADER_SIZE, payload,
-		       len);
+		memcpy(conn->out_buf + start + HEADER_SIZE, payload, len);
 	conn->out_len += HEADER_SIZE + len;
 	trace_message("OUT", conn->id, type, payload, len);
 	mark_for_flush(conn);
+	return start;
+}
+
+static struct queued_message *track(struct connection *conn, size_t start,
+				    bool is_event)
+{
+	struct queued_message *msg = talloc_zero(conn, struct queued_message);
+
+	if (!msg)
+		return NULL;
+	msg->start = start;
+	msg->end = conn->out_len;
+	msg->is_event = is_event;
+	msg->queued_at = conn->server->now;
+	TAILQ_INSERT_TAIL(&conn->queued, msg, link);
+	if (!is_event)
+		conn->queued_replies++;
+	return msg;
+}
+
+void conn_queue_message(struct connection *conn, uint32_t type,
+			uint32_t req_id, uint32_t tx_id,
+			const void *payload, uint32_t len)
+{
+	size_t start = queue_bytes(conn, type, req_id, tx_id, payload, len);
+
+	/* Only guests are held to the outstanding-request quota. */
+	if (start != (size_t)-1 && !conn->who.privileged)
+		track(conn, start, false);
 }
 
 bool conn_queue_event(struct connection *conn, const char *path,
@@ -155,30 +204,44 @@ bool conn_queue_event(struct connection *conn, const char *path,
 {
 	size_t path_len = strlen(path) + 1, token_len = strlen(token) + 1;
 	uint32_t len = (uint32_t)(path_len + token_len);
-	struct queued_event *ev;
+	struct queued_message *msg;
 	char payload[XENSTORE_PAYLOAD_MAX];
+	size_t start;
 
 	if (path_len + token_len > XENSTORE_PAYLOAD_MAX)
 		return false;	/* too big to send: dropped, as specified */
 	memcpy(payload, path, path_len);
 	memcpy(payload + path_len, token, token_len);
 	/* The peer has not taken an identical event yet: that one will do. */
-	TAILQ_FOREACH(ev, &conn->queued_events, link)
-		if (ev->len == len && memcmp(ev->payload, payload, len) == 0 &&
-		    path[0] != '@')
-			return true;
-	conn_queue_message(conn, XS_WATCH_EVENT, 0, 0, payload, len);
-	if (conn->doomed)
+	if (path[0] != '@')
+		TAILQ_FOREACH(msg, &conn->queued, link)
+			if (msg->is_event && msg->len == len &&
+			    msg->start >= conn->out_start &&
+			    memcmp(msg->payload, payload, len) == 0)
+				return true;
+	start = queue_bytes(conn, XS_WATCH_EVENT, 0, 0, payload, len);
+	if (start == (size_t)-1)
 		return false;
-	ev = talloc(conn, struct queued_event);
-	if (ev && (ev->payload = talloc_memdup(ev, payload, len))) {
-		ev->len = len;
-		ev->end = conn->out_len;
-		TAILQ_INSERT_TAIL(&conn->queued_events, ev, link);
-	} else {
-		talloc_free(ev);
+	msg = track(conn, start, true);
+	if (msg) {
+		msg->payload = talloc_memdup(msg, payload, len);
+		msg->len = msg->payload ? len : 0;
 	}
 	return true;
+}
+
+/* Forget tracked messages the backend has taken whole. */
+static void forget_sent(struct connection *conn)
+{
+	while (!TAILQ_EMPTY(&conn->queued)) {
+		struct queued_message *msg = TAILQ_FIRST(&conn->queued);
+
+		if (msg->end > conn->out_start)
+			break;
+		forget_message(conn, msg);
+	}
+	if (conn->out_start == conn->out_len)
+		conn->out_start = conn->out_len = 0;
 }
 
 /* Hand queued output to the backend until it takes no more. */
@@ -197,16 +260,12 @@ static void conn_flush(struct connection *conn)
 			break;
 		conn->out_start += (size_t)n;
 	}
-	while (!TAILQ_EMPTY(&conn->queued_events)) {
-		struct queued_event *ev = TAILQ_FIRST(&conn->queued_events);
+	forget_sent(conn);
+}
 
-		if (ev->end > conn->out_start)
-			break;
-		TAILQ_REMOVE(&conn->queued_events, ev, link);
-		talloc_free(ev);
-	}
-	if (conn->out_start == conn->out_len)
-		conn->out_start = conn->out_len = 0;
+static void conn_destroy_now(struct connection *conn)
+{
+	talloc_free(conn);
 }
 
 void server_flush(struct server *server)
@@ -217,7 +276,8 @@ void server_flush(struct server *server)
 		conn = TAILQ_FIRST(&server->to_flush);
 		TAILQ_REMOVE(&server->to_flush, conn, flush_link);
 		conn->on_flush_list = false;
-		conn_flush(conn);
+		if (conn->ops)
+			conn_flush(conn);
 	}
 	/* Connections broken while handling others go now, unless a backend
 	 * is still inside a call for them. */
@@ -228,21 +288,34 @@ void server_flush(struct server *server)
 	}
 }
 
-static void conn_destroy_now(struct connection *conn)
+/*
+ * A guest that does not take its replies, or whose data passed its memory
+ * quota, is not read until that changes: it cannot grow the daemon.
+ */
+static bool conn_may_read(struct connection *conn)
 {
-	talloc_free(conn);
+	const struct quota_settings *quota = &conn->server->config.quota;
+
+	if (conn->who.privileged)
+		return true;
+	if (conn->queued_replies >= quota->outstanding)
+		return false;
+	return domain_memory(conn->server, conn->domain) <= quota->memory;
 }
 
-/* Handle every complete message in the input buffer. */
+/* Handle complete messages in the input buffer while the peer may be read. */
 static void handle_buffered_input(struct connection *conn)
 {
 	size_t used = 0;
 
-	while (!conn->doomed && conn->in_len - used >= HEADER_SIZE) {
+	while (!conn->doomed && conn->in_len - used >= HEADER_SIZE &&
+	       conn_may_read(conn)) {
 		struct xsd_sockmsg hdr;
 
 		memcpy(&hdr, conn->in_buf + used, HEADER_SIZE);
 		if (hdr.len > XENSTORE_PAYLOAD_MAX) {
+			if (conn->ops && conn->ops->protocol_error)
+				conn->ops->protocol_error(conn->io);
 			conn_doom(conn, "request longer than 4096 bytes");
 			break;
 		}
@@ -257,12 +330,20 @@ static void handle_buffered_input(struct connection *conn)
 	}
 }
 
-bool conn_input_ready(struct connection *conn)
+/* Read what the backend has, if the peer may be read, and handle it. */
+static void read_and_handle(struct connection *conn)
 {
-	struct server *server = conn->server;
 	ssize_t n;
 
-	conn->busy++;
+	if (!conn_may_read(conn)) {
+		static unsigned int warned;
+
+		if (!warned++)
+			xs_log(LEVEL_WARNING, "domain %u: not reading until it "
+			       "takes its replies or frees memory",
+			       conn->who.domid);
+		return;
+	}
 	n = conn->ops->read(conn->io, conn->in_buf + conn->in_len,
 			    INPUT_BUFFER_SIZE - conn->in_len);
 	if (n < 0)
@@ -270,6 +351,14 @@ bool conn_input_ready(struct connection *conn)
 	else if (n > 0)
 		conn->in_len += (size_t)n;
 	handle_buffered_input(conn);
+}
+
+bool conn_input_ready(struct connection *conn)
+{
+	struct server *server = conn->server;
+
+	conn->busy++;
+	read_and_handle(conn);
 	server_flush(server);
 	conn->busy--;
 	if (conn->doomed) {
@@ -281,8 +370,17 @@ bool conn_input_ready(struct connection *conn)
 
 bool conn_output_ready(struct connection *conn)
 {
+	struct server *server = conn->server;
+	bool was_blocked;
+
 	conn->busy++;
+	was_blocked = !conn_may_read(conn);
 	conn_flush(conn);
+	/* Taking replies may unblock a held-back guest: its ring will not
+	 * signal again for what it already wrote, so read it now. */
+	if (was_blocked && conn_may_read(conn))
+		read_and_handle(conn);
+	server_flush(server);
 	conn->busy--;
 	if (conn->doomed) {
 		conn_destroy_now(conn);
@@ -294,6 +392,61 @@ bool conn_output_ready(struct connection *conn)
 void conn_close(struct connection *conn)
 {
 	conn_destroy_now(conn);
+}
+
+void conn_reset(struct connection *conn)
+{
+	conn->in_len = 0;
+	while (!TAILQ_EMPTY(&conn->queued))
+		forget_message(conn, TAILQ_FIRST(&conn->queued));
+	conn->out_start = conn->out_len = 0;
+	watch_remove_all(conn);
+	conn_end_all_transactions(conn);
+}
+
+/* Cut an undelivered event out of the output buffer. */
+static void drop_event(struct connection *conn, struct queued_message *msg)
+{
+	size_t len = msg->end - msg->start;
+	struct queued_message *later;
+
+	memmove(conn->out_buf + msg->start, conn->out_buf + msg->end,
+		conn->out_len - msg->end);
+	conn->out_len -= len;
+	for (later = TAILQ_NEXT(msg, link); later;
+	     later = TAILQ_NEXT(later, link)) {
+		later->start -= len;
+		later->end -= len;
+	}
+	forget_message(conn, msg);
+}
+
+void server_tick(struct server *server, uint64_t now)
+{
+	uint64_t timeout = server->config.quota.watch_event_timeout;
+	struct connection *conn;
+
+	server->now = now;
+	if (!timeout)
+		return;
+	TAILQ_FOREACH(conn, &server->connections, link) {
+		struct queued_message *msg, *next;
+
+		if (conn->who.privileged)
+			continue;
+		for (msg = TAILQ_FIRST(&conn->queued); msg; msg = next) {
+			next = TAILQ_NEXT(msg, link);
+			/* Never cut a message the backend has started on. */
+			if (msg->is_event && msg->start >= conn->out_start &&
+			    msg->queued_at + timeout < now) {
+				xs_log(LEVEL_DEBUG, "domain %u: dropping a watch "
+				       "event not taken in %llu s",
+				       conn->who.domid,
+				       (unsigned long long)timeout);
+				drop_event(conn, msg);
+			}
+		}
+	}
 }
 
 struct transaction *conn_find_transaction(struct connection *conn, uint32_t id)

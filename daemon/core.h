@@ -28,6 +28,36 @@ struct conn_ops {
 	ssize_t (*write)(void *io, const void *buf, size_t len);
 	/* The core is done with the connection: release the backend side. */
 	void (*destroy)(void *io);
+	/*
+	 * Optional: the peer broke the protocol (a request longer than 4096
+	 * bytes); called just before destroy so that a ring can say so in
+	 * its error field.
+	 */
+	void (*protocol_error)(void *io);
+};
+
+/* What a ring backend tells the core about a domain (domain_state). */
+enum domain_state {
+	DOMAIN_RUNNING,
+	DOMAIN_SHUTDOWN,	/* shut down or crashed, not yet dying */
+	DOMAIN_DYING,		/* being destroyed, or gone */
+};
+
+/*
+ * The domain operations a ring backend provides (io-xen), so that the core
+ * can serve INTRODUCE and notice deaths without knowing about Xen.
+ */
+struct domain_backend {
+	/*
+	 * Connect @domid's ring (page @gfn, remote event channel @port) and
+	 * create its connection with server_connect_domain().  Called again
+	 * for a domain already introduced: rebind and reset the connection.
+	 * Returns 0 or an errno value (the INTRODUCE reply).
+	 */
+	int (*introduce)(void *backend, uint32_t domid, uint64_t gfn,
+			 uint32_t port);
+	/* The current state of @domid. */
+	enum domain_state (*state)(void *backend, uint32_t domid);
 };
 
 /* What the core asks of its host (main): all optional. */
@@ -62,6 +92,35 @@ struct server *server_new(void *ctx, const struct server_config *config);
 struct connection *server_connect(struct server *server,
 				  const struct conn_ops *ops, void *io,
 				  uint32_t domid);
+
+/* Give the server a ring backend (without one, domain requests: ENOSYS). */
+void server_set_domain_backend(struct server *server,
+			       const struct domain_backend *backend,
+			       void *backend_data);
+
+/*
+ * A ring connection for domain @domid, from domain_backend.introduce (or
+ * for dom0's own ring at start).  Replaces the domain's previous ring
+ * connection, if any.  NULL on allocation failure.
+ */
+struct connection *server_connect_domain(struct server *server,
+					 const struct conn_ops *ops, void *io,
+					 uint32_t domid);
+
+/* VIRQ_DOM_EXC fired: look at every introduced domain's state. */
+void server_check_domains(struct server *server);
+
+/*
+ * The peer asked to reconnect (ring connection=RECONNECT): drop partial
+ * input, queued output, the connection's watches and transactions.
+ */
+void conn_reset(struct connection *conn);
+
+/*
+ * Time passes (seconds, monotonic): expire undelivered watch events of
+ * unprivileged connections.  main() calls it about once a second.
+ */
+void server_tick(struct server *server, uint64_t now);
 
 /*
  * Input may be waiting: read, handle and answer what is there.  Returns

@@ -199,12 +199,6 @@ static int do_transaction_end(struct request *req)
 	return err ? err : reply_string(req, "OK");
 }
 
-/* Domain requests come with the Xen ring backend. */
-static int do_domain_request(struct request *req)
-{
-	return ENOSYS;
-}
-
 static const struct handler handlers[XS_TYPE_COUNT] = {
 	[XS_CONTROL] = { control_request, HANDLER_PRIVILEGED },
 	[XS_DIRECTORY] = { node_op_directory, 0 },
@@ -214,16 +208,17 @@ static const struct handler handlers[XS_TYPE_COUNT] = {
 	[XS_UNWATCH] = { do_unwatch, HANDLER_ANY_TX },
 	[XS_TRANSACTION_START] = { do_transaction_start, 0 },
 	[XS_TRANSACTION_END] = { do_transaction_end, 0 },
-	[XS_INTRODUCE] = { do_domain_request, HANDLER_PRIVILEGED },
-	[XS_RELEASE] = { do_domain_request, HANDLER_PRIVILEGED },
+	[XS_INTRODUCE] = { domain_request_introduce, HANDLER_PRIVILEGED },
+	[XS_RELEASE] = { domain_request_release, HANDLER_PRIVILEGED },
 	[XS_GET_DOMAIN_PATH] = { do_get_domain_path, 0 },
 	[XS_WRITE] = { node_op_write, HANDLER_CHANGES },
 	[XS_MKDIR] = { node_op_mkdir, HANDLER_CHANGES },
 	[XS_RM] = { node_op_rm, HANDLER_CHANGES },
 	[XS_SET_PERMS] = { node_op_set_perms, HANDLER_CHANGES },
-	[XS_IS_DOMAIN_INTRODUCED] = { do_domain_request, HANDLER_PRIVILEGED },
-	[XS_RESUME] = { do_domain_request, HANDLER_PRIVILEGED },
-	[XS_SET_TARGET] = { do_domain_request, HANDLER_PRIVILEGED },
+	[XS_IS_DOMAIN_INTRODUCED] = { domain_request_is_introduced,
+				      HANDLER_PRIVILEGED },
+	[XS_RESUME] = { domain_request_resume, HANDLER_PRIVILEGED },
+	[XS_SET_TARGET] = { domain_request_set_target, HANDLER_PRIVILEGED },
 	[XS_RESET_WATCHES] = { do_reset_watches, 0 },
 	[XS_DIRECTORY_PART] = { node_op_directory_part, 0 },
 };

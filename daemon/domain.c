@@ -1,7 +1,17 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <talloc.h>
 #include <uthash.h>
 
 #include "daemon/domain.h"
+#include "daemon/log.h"
+#include "daemon/node_ops.h"
+#include "daemon/watch.h"
+#include "store/path.h"
+
+/* Domain ids from DOMID_FIRST_RESERVED (0x7ff0) on are not domains. */
+#define DOMID_LIMIT 0x7ff0u
 
 struct domain_entry {
 	UT_hash_handle hh;
@@ -28,28 +38,28 @@ struct domain_registry *domain_registry_new(void *ctx)
 	return registry;
 }
 
-struct domain *domain_get(struct server *server, uint32_t domid)
-{
-	struct domain_registry *registry = server->domains;
-	struct domain_entry *entry;
-
-	HASH_FIND(hh, registry->entries, &domid, sizeof(domid), entry);
-	if (entry)
-		return &entry->domain;
-	entry = talloc_zero(registry, struct domain_entry);
-	if (!entry)
-		return NULL;
-	entry->domain.domid = domid;
-	HASH_ADD(hh, registry->entries, domain.domid, sizeof(domid), entry);
-	return &entry->domain;
-}
-
 static struct domain *domain_find(struct server *server, uint32_t domid)
 {
 	struct domain_entry *entry;
 
 	HASH_FIND(hh, server->domains->entries, &domid, sizeof(domid), entry);
 	return entry ? &entry->domain : NULL;
+}
+
+struct domain *domain_get(struct server *server, uint32_t domid)
+{
+	struct domain_registry *registry = server->domains;
+	struct domain_entry *entry;
+	struct domain *domain = domain_find(server, domid);
+
+	if (domain)
+		return domain;
+	entry = talloc_zero(registry, struct domain_entry);
+	if (!entry)
+		return NULL;
+	entry->domain.domid = domid;
+	HASH_ADD(hh, registry->entries, domain.domid, sizeof(domid), entry);
+	return &entry->domain;
 }
 
 bool domain_is_privileged(struct server *server, uint32_t domid)
@@ -66,9 +76,23 @@ bool domain_exists(struct server *server, uint32_t domid)
 	       (domain && domain->introduced);
 }
 
-bool domain_perm_is_valid(struct server *server, uint32_t domid)
+struct domain *domain_find_known(struct server *server, uint32_t domid)
 {
-	return domain_exists(server, domid);
+	if (!domain_exists(server, domid))
+		return NULL;
+	return domain_get(server, domid);
+}
+
+bool domain_perm_is_valid(struct server *server, uint32_t domid,
+			  uint64_t generation)
+{
+	struct domain *domain;
+
+	if (domain_is_privileged(server, domid))
+		return true;
+	domain = domain_find(server, domid);
+	return domain && domain->introduced &&
+	       domain->introduced_at <= generation;
 }
 
 void domain_account_owner(void *arg, uint32_t old_owner, size_t old_size,
@@ -94,21 +118,34 @@ void domain_account_owner(void *arg, uint32_t old_owner, size_t old_size,
 	}
 }
 
-struct domain *domain_find_known(struct server *server, uint32_t domid)
+unsigned long domain_node_count(struct server *server, uint32_t domid)
 {
-	if (!domain_exists(server, domid))
-		return NULL;
-	return domain_get(server, domid);
+	struct domain *domain = domain_find(server, domid);
+
+	return domain ? domain->nodes : 0;
 }
+
+/* A rough size of what one touched node costs a transaction. */
+#define TRANSACTION_ENTRY_BYTES 256
 
 unsigned long domain_memory(struct server *server, struct domain *domain)
 {
-	struct connection *conn;
-	unsigned long bytes = domain->node_bytes;
+	unsigned long bytes = domain->node_bytes + domain->watch_bytes;
+	struct connection *conn = domain->conn;
+	struct conn_transaction *entry;
 
-	TAILQ_FOREACH(conn, &server->connections, link)
-		if (conn->domain == domain)
-			bytes += talloc_total_size(conn);
+	if (conn) {
+		bytes += conn->out_len - conn->out_start + conn->in_len;
+		LIST_FOREACH(entry, &conn->transactions, link)
+			bytes += view_touched(entry->tx->view) *
+				 TRANSACTION_ENTRY_BYTES;
+	}
+	if (bytes > server->config.quota.memory_soft && !domain->memory_warned) {
+		domain->memory_warned = true;
+		xs_log(LEVEL_WARNING, "domain %u uses %lu bytes, over the soft "
+		       "memory quota of %lu", domain->domid, bytes,
+		       server->config.quota.memory_soft);
+	}
 	return bytes;
 }
 
@@ -119,13 +156,286 @@ unsigned long domain_outstanding(struct server *server, struct domain *domain)
 
 	TAILQ_FOREACH(conn, &server->connections, link)
 		if (conn->domain == domain)
-			queued += conn->out_len - conn->out_start;
+			queued += conn->queued_replies;
 	return queued;
 }
 
-unsigned long domain_node_count(struct server *server, uint32_t domid)
+void domain_fire_special(struct server *server, const char *name)
 {
-	struct domain *domain = domain_find(server, domid);
+	struct change_note note = {
+		.path = (char *)name,
+		.kind = CHANGE_SPECIAL,
+	};
 
-	return domain ? domain->nodes : 0;
+	watch_fire_change(server, &note);
+}
+
+/* --- requests --------------------------------------------------------- */
+
+/* A domid argument: Xen reads it with atoi. */
+static bool parse_domid(const char *arg, uint32_t *domid)
+{
+	long value = atol(arg);
+
+	if (value < 0 || value >= DOMID_LIMIT)
+		return false;
+	*domid = (uint32_t)value;
+	return true;
+}
+
+int domain_request_introduce(struct request *req)
+{
+	struct server *server = req->conn->server;
+	const char *argv[4];
+	uint32_t domid, port;
+	struct domain *domain;
+	bool was_introduced;
+	int err;
+
+	if (request_strings(req, argv, 4) != 3 || !parse_domid(argv[0], &domid))
+		return EINVAL;
+	if (!server->domain_backend)
+		return ENOSYS;
+	port = (uint32_t)atol(argv[2]);
+	domain = domain_get(server, domid);
+	if (!domain)
+		return ENOMEM;
+	was_introduced = domain->introduced;
+	err = server->domain_backend->introduce(server->domain_backend_data,
+						domid,
+						strtoull(argv[1], NULL, 10),
+						port);
+	if (err)
+		return err;
+	if (!was_introduced) {
+		domain->introduced = true;
+		domain->shutdown_reported = false;
+		domain->introduced_at = store_next_generation(server->store);
+		domain_fire_special(server, "@introduceDomain");
+	}
+	return reply_string(req, "OK");
+}
+
+static int domain_argument(struct request *req, struct domain **domain)
+{
+	const char *arg = request_single_string(req);
+	uint32_t domid;
+
+	if (!arg || !parse_domid(arg, &domid))
+		return EINVAL;
+	*domain = domain_find(req->conn->server, domid);
+	if (!*domain || !(*domain)->introduced)
+		return ENOENT;
+	return 0;
+}
+
+/* Forget an introduced domain: its ring connection goes, @releaseDomain. */
+static void domain_forget(struct server *server, struct domain *domain)
+{
+	struct connection *conn = domain->conn;
+
+	domain->introduced = false;
+	domain->shutdown_reported = false;
+	domain->conn = NULL;
+	if (conn && conn != server->internal) {
+		if (conn->busy)
+			conn_doom(conn, "domain released");
+		else
+			talloc_free(conn);
+	}
+	domain_fire_special(server, "@releaseDomain");
+}
+
+int domain_request_release(struct request *req)
+{
+	struct domain *domain;
+	int err;
+
+	if (request_single_string(req) &&
+	    strtol(request_single_string(req), NULL, 10) == 0)
+		return EINVAL;
+	err = domain_argument(req, &domain);
+	if (err)
+		return err;
+	domain_forget(req->conn->server, domain);
+	return reply_string(req, "OK");
+}
+
+int domain_request_resume(struct request *req)
+{
+	struct domain *domain;
+	int err = domain_argument(req, &domain);
+
+	if (err)
+		return err;
+	domain->shutdown_reported = false;
+	return reply_string(req, "OK");
+}
+
+int domain_request_is_introduced(struct request *req)
+{
+	const char *arg = request_single_string(req);
+	struct domain *domain;
+	uint32_t domid;
+
+	if (!arg || !parse_domid(arg, &domid))
+		return EINVAL;
+	domain = domain_find(req->conn->server, domid);
+	return reply_string(req, domid == 0 || (domain && domain->introduced)
+				 ? "T" : "F");
+}
+
+int domain_request_set_target(struct request *req)
+{
+	struct server *server = req->conn->server;
+	const char *argv[3];
+	uint32_t domid, target;
+	struct domain *domain;
+	struct connection *conn;
+
+	if (request_strings(req, argv, 3) != 2 ||
+	    !parse_domid(argv[0], &domid) || !parse_domid(argv[1], &target))
+		return EINVAL;
+	domain = domain_find(server, domid);
+	if (!domain || !domain->introduced || !domain_exists(server, target))
+		return ENOENT;
+	domain->has_target = true;
+	domain->target = target;
+	TAILQ_FOREACH(conn, &server->connections, link) {
+		if (conn->domain == domain) {
+			conn->who.has_target = true;
+			conn->who.target = target;
+		}
+	}
+	return reply_string(req, "OK");
+}
+
+/* --- deaths ------------------------------------------------------------ */
+
+struct owned_nodes {
+	uint32_t domid;
+	char **paths;
+	size_t count, size;
+	void *ctx;
+};
+
+static int collect_owned(const char *path, const struct node *node, void *arg)
+{
+	struct owned_nodes *owned = arg;
+
+	if (!node->perms.count || node->perms.entries[0].domid != owned->domid)
+		return 0;
+	if (owned->count == owned->size) {
+		owned->size = owned->size ? owned->size * 2 : 16;
+		owned->paths = talloc_realloc(owned->ctx, owned->paths, char *,
+					      owned->size);
+		if (!owned->paths)
+			return ENOMEM;
+	}
+	owned->paths[owned->count] = talloc_strdup(owned->paths, path);
+	return owned->paths[owned->count++] ? 0 : ENOMEM;
+}
+
+static int by_path(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Remove every node a dead domain owned, with its subtree (watches fire). */
+static void remove_owned_nodes(struct server *server, struct domain *domain)
+{
+	struct owned_nodes owned = { .domid = domain->domid };
+	struct request req = { .conn = server->internal };
+	size_t i;
+
+	if (!domain->nodes || server->config.keep_orphans)
+		return;
+	owned.ctx = talloc_new(NULL);
+	if (store_traverse(server->store, collect_owned, &owned) != 0) {
+		xs_log(LEVEL_ERROR, "out of memory removing domain %u's nodes",
+		       domain->domid);
+		talloc_free(owned.ctx);
+		return;
+	}
+	/* Sorted, a subtree's root comes before what lies below it. */
+	qsort(owned.paths, owned.count, sizeof(char *), by_path);
+	for (i = 0; i < owned.count; i++) {
+		if (i && path_is_self_or_descendant(owned.paths[i],
+						    owned.paths[i - 1])) {
+			owned.paths[i] = owned.paths[i - 1];
+			continue;
+		}
+		req.ctx = talloc_new(owned.ctx);
+		req.view = view_new(req.ctx, server->store, false);
+		req.payload = owned.paths[i];
+		req.hdr.len = (uint32_t)strlen(owned.paths[i]) + 1;
+		if (req.view && node_op_rm(&req) == 0 &&
+		    view_apply(req.view, domain_account_owner, server) == 0)
+			server_fire_changes(server, req.view);
+		talloc_free(req.ctx);
+	}
+	talloc_free(owned.ctx);
+}
+
+void server_check_domains(struct server *server)
+{
+	struct domain_entry *entry, *tmp;
+
+	if (!server->domain_backend)
+		return;
+	HASH_ITER(hh, server->domains->entries, entry, tmp) {
+		struct domain *domain = &entry->domain;
+		enum domain_state state;
+
+		if (!domain->introduced || domain->domid == 0)
+			continue;
+		state = server->domain_backend->state(
+			server->domain_backend_data, domain->domid);
+		if (state == DOMAIN_SHUTDOWN && !domain->shutdown_reported) {
+			domain->shutdown_reported = true;
+			domain_fire_special(server, "@releaseDomain");
+		} else if (state == DOMAIN_DYING) {
+			xs_log(LEVEL_INFO, "domain %u is gone", domain->domid);
+			domain_forget(server, domain);
+			remove_owned_nodes(server, domain);
+		}
+	}
+	server_flush(server);
+}
+
+void server_set_domain_backend(struct server *server,
+			       const struct domain_backend *backend,
+			       void *backend_data)
+{
+	server->domain_backend = backend;
+	server->domain_backend_data = backend_data;
+}
+
+struct connection *server_connect_domain(struct server *server,
+					 const struct conn_ops *ops, void *io,
+					 uint32_t domid)
+{
+	struct domain *domain = domain_get(server, domid);
+	struct connection *conn;
+
+	if (!domain)
+		return NULL;
+	conn = server_connect(server, ops, io, domid);
+	if (!conn)
+		return NULL;
+	if (domain->conn) {
+		struct connection *old = domain->conn;
+
+		domain->conn = NULL;
+		if (old->busy)
+			conn_doom(old, "replaced by a new ring connection");
+		else
+			talloc_free(old);
+	}
+	domain->conn = conn;
+	if (domid == 0 && !domain->introduced) {
+		domain->introduced = true;
+		domain->introduced_at = 0;
+	}
+	return conn;
 }

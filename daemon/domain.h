@@ -1,8 +1,8 @@
 /*
  * The domain registry: which domains the daemon knows, what they own and
- * use (for quotas), and who is privileged.  Domains become known when
- * introduced (with the ring backend) or when they first own something;
- * dom0 is always known.
+ * use (for quotas), who is privileged, and the lifecycle requests
+ * (INTRODUCE, RELEASE, RESUME, IS_DOMAIN_INTRODUCED, SET_TARGET) with
+ * death handling.  Xen itself is behind struct domain_backend (core.h).
  */
 #ifndef DAEMON_DOMAIN_H
 #define DAEMON_DOMAIN_H
@@ -12,10 +12,20 @@
 struct domain {
 	uint32_t domid;
 	bool introduced;
+	/* @releaseDomain already fired for its shutdown (until RESUME). */
+	bool shutdown_reported;
+	/* Store generation at introduction: older permissions naming this
+	 * domid were meant for a previous domain with the same number. */
+	uint64_t introduced_at;
+	bool has_target;
+	uint32_t target;	/* SET_TARGET: acts for this domain */
+	struct connection *conn;	/* its ring connection, if any */
 	unsigned long nodes;	/* nodes owned */
 	unsigned long node_bytes;	/* their records' size */
 	unsigned int watches;	/* watches registered by its connections */
+	unsigned long watch_bytes;
 	unsigned int transactions;	/* open in its connections */
+	bool memory_warned;	/* soft quota logged */
 };
 
 struct domain_registry *domain_registry_new(void *ctx);
@@ -23,8 +33,15 @@ struct domain_registry *domain_registry_new(void *ctx);
 /* The entry for @domid, created on first use; NULL on allocation failure. */
 struct domain *domain_get(struct server *server, uint32_t domid);
 
-/* True if a permission entry naming @domid should be honoured. */
-bool domain_perm_is_valid(struct server *server, uint32_t domid);
+/* The domain if the daemon knows it (dom0 always), else NULL. */
+struct domain *domain_find_known(struct server *server, uint32_t domid);
+
+/*
+ * True if a permission entry naming @domid on a node last changed at
+ * @generation should be honoured: the domain exists and existed then.
+ */
+bool domain_perm_is_valid(struct server *server, uint32_t domid,
+			  uint64_t generation);
 
 /* True if @domid may own nodes (SET_PERMS checks the new owner). */
 bool domain_exists(struct server *server, uint32_t domid);
@@ -36,16 +53,23 @@ bool domain_is_privileged(struct server *server, uint32_t domid);
 void domain_account_owner(void *server, uint32_t old_owner, size_t old_size,
 			  uint32_t new_owner, size_t new_size);
 
-/* The domain if the daemon knows it (dom0 always), else NULL. */
-struct domain *domain_find_known(struct server *server, uint32_t domid);
-
-/* Bytes charged to @domid: its nodes and its connections' memory. */
-unsigned long domain_memory(struct server *server, struct domain *domain);
-
-/* Replies and events queued for @domid's connections, not yet taken. */
-unsigned long domain_outstanding(struct server *server, struct domain *domain);
-
 /* Nodes owned by @domid. */
 unsigned long domain_node_count(struct server *server, uint32_t domid);
+
+/* Bytes charged to @domain: nodes, watches, queued output, transactions. */
+unsigned long domain_memory(struct server *server, struct domain *domain);
+
+/* Replies and events queued for @domain's connections, not yet taken. */
+unsigned long domain_outstanding(struct server *server, struct domain *domain);
+
+/* Fire @introduceDomain or @releaseDomain. */
+void domain_fire_special(struct server *server, const char *name);
+
+/* The lifecycle requests (dispatch table entries). */
+int domain_request_introduce(struct request *req);
+int domain_request_release(struct request *req);
+int domain_request_resume(struct request *req);
+int domain_request_is_introduced(struct request *req);
+int domain_request_set_target(struct request *req);
 
 #endif

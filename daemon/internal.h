@@ -31,11 +31,17 @@ struct conn_transaction {
 	struct transaction *tx;
 };
 
-/* A watch event still in the output queue, for de-duplication. */
-struct queued_event {
-	TAILQ_ENTRY(queued_event) link;
-	size_t end;		/* offset in the output buffer past the event */
-	uint32_t len;
+/*
+ * A message still in the output queue that the core must keep track of:
+ * every watch event (de-duplication, the event timeout) and, for
+ * unprivileged connections, every reply (the outstanding-request quota).
+ */
+struct queued_message {
+	TAILQ_ENTRY(queued_message) link;
+	size_t start, end;	/* offsets in the output buffer */
+	bool is_event;
+	uint64_t queued_at;	/* server time, seconds */
+	uint32_t len;		/* events: payload for de-duplication */
 	char *payload;
 };
 
@@ -58,7 +64,8 @@ struct connection {
 	/* Output: bytes queued but not yet taken by the backend. */
 	char *out_buf;
 	size_t out_start, out_len, out_size;
-	TAILQ_HEAD(, queued_event) queued_events;
+	TAILQ_HEAD(, queued_message) queued;
+	unsigned int queued_replies;
 
 	LIST_HEAD(, conn_transaction) transactions;
 	unsigned int transaction_count;
@@ -82,6 +89,11 @@ struct server {
 	TAILQ_HEAD(, connection) doomed;
 	unsigned int connection_count;
 	uint32_t next_connection_id;
+	uint64_t now;			/* from server_tick, seconds */
+	const struct domain_backend *domain_backend;
+	void *domain_backend_data;
+	/* dom0's privileged stand-in for the daemon's own changes. */
+	struct connection *internal;
 	struct watch_index *watches;
 	struct domain_registry *domains;
 };

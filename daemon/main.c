@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <talloc.h>
+#include <time.h>
 #include <unistd.h>
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
@@ -264,6 +265,16 @@ static void on_hangup(evutil_socket_t sig, short what, void *arg)
 		posix_trace_open(NULL);
 }
 
+/* Once a second: the core expires undelivered watch events. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon_state *state = arg;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	server_tick(state->server, (uint64_t)now.tv_sec);
+}
+
 static struct event *add_signal(struct daemon_state *state, int sig,
 				event_callback_fn fn)
 {
@@ -292,7 +303,8 @@ int main(int argc, char **argv)
 	struct daemon_state state = { 0 };
 	struct server_config config;
 	struct options opts = { 0 };
-	struct event *signals[3];
+	struct event *signals[3], *tick;
+	const struct timeval one_second = { 1, 0 };
 	const char *path;
 	size_t i;
 
@@ -363,6 +375,13 @@ int main(int argc, char **argv)
 	signals[0] = add_signal(&state, SIGTERM, on_stop_signal);
 	signals[1] = add_signal(&state, SIGINT, on_stop_signal);
 	signals[2] = add_signal(&state, SIGHUP, on_hangup);
+	tick = event_new(state.base, -1, EV_PERSIST, on_tick, &state);
+	if (!tick || event_add(tick, &one_second) != 0) {
+		xs_log(LEVEL_ERROR, "cannot start the timer");
+		shut_down(&state);
+		return 1;
+	}
+	on_tick(-1, 0, &state);
 	/* The socket accepts from here on: tell systemd (Type=notify). */
 	sd_notify(0, "READY=1");
 
@@ -372,6 +391,7 @@ int main(int argc, char **argv)
 	shut_down(&state);
 	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
 		event_free(signals[i]);
+	event_free(tick);
 	event_base_free(state.base);
 	posix_log_stop();
 	talloc_free(state.root);

@@ -90,8 +90,8 @@ static int create_node(struct request *req, const char *path,
 		return ENOMEM;
 	if (!ancestor)
 		return ENOENT;	/* no root: the store is broken */
-	if (!(access_granted(req->conn->server, who, &ancestor->perms) &
-	      PERM_WRITE))
+	if (!(access_granted(req->conn->server, who, &ancestor->perms,
+			     ancestor->generation) & PERM_WRITE))
 		return EACCES;
 	if (!perms_copy(req->ctx, &ancestor->perms, &perms))
 		return ENOMEM;

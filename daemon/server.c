@@ -92,5 +92,12 @@ struct server *server_new(void *ctx, const struct server_config *config)
 		return NULL;
 	}
 	talloc_set_destructor(server, server_destructor);
+	/* No backend, never read: the daemon's own changes run as dom0. */
+	server->internal = server_connect(server, NULL, NULL, 0);
+	if (!server->internal) {
+		talloc_free(server);
+		errno = ENOMEM;
+		return NULL;
+	}
 	return server;
 }

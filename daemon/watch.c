@@ -80,6 +80,12 @@ static struct watch_bucket *find_bucket(struct watch_index *index,
 	return bucket;
 }
 
+/* What a watch costs its domain's memory quota. */
+static unsigned long watch_bytes(const struct watch *watch)
+{
+	return sizeof(*watch) + strlen(watch->path) + strlen(watch->token) + 2;
+}
+
 static int watch_destroy(struct watch *watch)
 {
 	struct watch_index *index = watch->conn->server->watches;
@@ -89,8 +95,10 @@ static int watch_destroy(struct watch *watch)
 	LIST_REMOVE(watch, conn_link);
 	LIST_REMOVE(watch, bucket_link);
 	watch->conn->watch_count--;
-	if (domain && domain->watches)
+	if (domain && domain->watches) {
 		domain->watches--;
+		domain->watch_bytes -= watch_bytes(watch);
+	}
 	index->count--;
 	if (LIST_EMPTY(&bucket->watches)) {
 		HASH_DEL(index->buckets, bucket);
@@ -141,8 +149,10 @@ int watch_add(struct connection *conn, const char *path, const char *token,
 	LIST_INSERT_HEAD(&conn->watches, watch, conn_link);
 	LIST_INSERT_HEAD(&bucket->watches, watch, bucket_link);
 	conn->watch_count++;
-	if (conn->domain)
+	if (conn->domain) {
 		conn->domain->watches++;
+		conn->domain->watch_bytes += watch_bytes(watch);
+	}
 	index->count++;
 	talloc_set_destructor(watch, watch_destroy);
 	*out = watch;
@@ -216,15 +226,18 @@ static bool may_see(struct server *server, const struct accessor *who,
 		struct perm_list *perms = watch_special_perms(server,
 							      note->path);
 
-		return perms && (access_granted(server, who, perms) &
+		return perms && (access_granted(server, who, perms,
+						ACCESS_ANY_GENERATION) &
 				 PERM_READ);
 	}
 	if (note->old_perms &&
-	    access_granted(server, who, note->old_perms) & PERM_READ)
+	    access_granted(server, who, note->old_perms,
+			   ACCESS_ANY_GENERATION) & PERM_READ)
 		return true;
 	tmp = talloc_new(NULL);
 	node = store_fetch(server->store, tmp, note->path);
-	if (node && access_granted(server, who, &node->perms) & PERM_READ) {
+	if (node && access_granted(server, who, &node->perms,
+				   node->generation) & PERM_READ) {
 		seen = true;
 	} else {
 		char *parent = talloc_strndup(tmp, note->path,
@@ -233,8 +246,8 @@ static bool may_see(struct server *server, const struct accessor *who,
 		if (parent && !*parent)
 			parent = talloc_strdup(tmp, "/");
 		node = parent ? store_fetch(server->store, tmp, parent) : NULL;
-		seen = node && (access_granted(server, who, &node->perms) &
-				PERM_READ);
+		seen = node && (access_granted(server, who, &node->perms,
+					       node->generation) & PERM_READ);
 	}
 	talloc_free(tmp);
 	return seen;
