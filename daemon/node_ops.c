@@ -100,8 +100,9 @@ static int create_node(struct request *req, const char *path,
 
 	missing = path_depth(path) - path_depth(base);
 	if (!who->privileged &&
-	    domain_node_count(req->conn->server, who->domid) + missing >
-	    quota_of(req)->nodes)
+	    (long)domain_node_count(req->conn->server, who->domid) +
+	    view_owned_delta(req->view, who->domid) + (long)missing >
+	    (long)quota_of(req)->nodes)
 		return ENOSPC;
 
 	/* Walk down from the ancestor, creating one component at a time. */

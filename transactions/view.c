@@ -311,6 +311,22 @@ struct change_note *view_changes(struct view *view)
 	return view->changes;
 }
 
+static uint32_t owner_of(const struct node *node);
+
+long view_owned_delta(const struct view *view, uint32_t domid)
+{
+	const struct view_entry *entry;
+	long delta = 0;
+
+	for (entry = view->list; entry; entry = entry->next) {
+		if (!entry->changed)
+			continue;
+		delta += (owner_of(entry->cur) == domid) -
+			 (owner_of(entry->base) == domid);
+	}
+	return delta;
+}
+
 unsigned long view_modifications(const struct view *view)
 {
 	return view->modifications;

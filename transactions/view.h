@@ -82,6 +82,12 @@ bool view_note_change(struct view *view, const char *path,
 /* Change notes in the order they were made, one per path and kind. */
 struct change_note *view_changes(struct view *view);
 
+/*
+ * How many more nodes @domid owns in this view than in the store as the
+ * view first saw it (negative when it owns fewer): quota checks add it.
+ */
+long view_owned_delta(const struct view *view, uint32_t domid);
+
 /* Number of edits, creations and deletions made through this view. */
 unsigned long view_modifications(const struct view *view);
 
