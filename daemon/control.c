@@ -285,6 +285,12 @@ int control_request(struct request *req)
 
 	if (argc < 1 || argc > 8)
 		return EINVAL;
+	/* Replacing the running binary keeping its state is not done here;
+	 * say so plainly rather than "invalid". */
+	if (strcmp(argv[0], "live-update") == 0) {
+		xs_log(LEVEL_WARNING, "live update requested: not supported");
+		return ENOSYS;
+	}
 	for (cmd = commands; cmd->name; cmd++)
 		if (strcmp(cmd->name, argv[0]) == 0)
 			return cmd->fn(req, argc - 1, argv + 1);
