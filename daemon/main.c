@@ -19,6 +19,8 @@
 #include "daemon/log.h"
 #include "daemon/posix_log.h"
 #include "io-unix/unix_socket.h"
+#include "io-xen/platform.h"
+#include "io-xen/ring_backend.h"
 
 #define DEFAULT_RUNDIR "/var/run/xenstored"
 #define DEFAULT_ROOTDIR "/var/lib/xenstored"
@@ -32,6 +34,7 @@ struct options {
 	bool internal_db;
 	const char *pid_file;
 	const char *trace_file;
+	const char *sim_dir;
 };
 
 struct daemon_state {
@@ -39,11 +42,13 @@ struct daemon_state {
 	struct event_base *base;
 	struct server *server;
 	struct unix_listener *listener;
+	struct platform *platform;
+	struct ring_backend *rings;
 	const char *pid_file;
 	int exit_status;
 };
 
-enum { OPT_NO_SOCKET = 256 };
+enum { OPT_NO_SOCKET = 256, OPT_SIM };
 
 static const struct option long_options[] = {
 	{ "no-domain-init", no_argument, NULL, 'D' },
@@ -67,6 +72,7 @@ static const struct option long_options[] = {
 	{ "timeout", required_argument, NULL, 'w' },
 	{ "priv-domid", required_argument, NULL, 'p' },
 	{ "no-socket", no_argument, NULL, OPT_NO_SOCKET },
+	{ "sim", required_argument, NULL, OPT_SIM },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -95,7 +101,9 @@ static void usage(FILE *out)
 "  -K, --keep-orphans          keep a dead domain's nodes (a security risk)\n"
 "  -p, --priv-domid DOMID      give DOMID dom0's privileges\n"
 "  -R, --no-recovery           accepted for compatibility; no effect\n"
-"      --no-socket             serve no Unix socket\n"
+"      --no-socket             serve no Unix socket (guests' rings only)\n"
+"      --sim DIR               testing aid: serve simulated guests whose rings\n"
+"                              and event channels live in DIR (io-xen/SIM.md)\n"
 "  -H, --help                  this text\n"
 "\n"
 "Socket: $XENSTORED_PATH, else ${XENSTORED_RUNDIR:-" DEFAULT_RUNDIR "}/socket\n",
@@ -157,6 +165,7 @@ static void parse_options(int argc, char **argv, struct options *opts,
 		case 'K': config->keep_orphans = true; break;
 		case 'V': opts->verbose = true; break;
 		case OPT_NO_SOCKET: opts->no_socket = true; break;
+		case OPT_SIM: opts->sim_dir = arg; break;
 		case 'Q':
 			if (!quota_set_assignment(&config->quota, arg, false))
 				bad_option("--quota");
@@ -289,13 +298,53 @@ static struct event *add_signal(struct daemon_state *state, int sig,
 
 static void shut_down(struct daemon_state *state)
 {
-	/* Connections first (they release their backend's fds), then the
-	 * listener (which removes the socket file). */
+	/* Connections first (they release their backend's fds and rings),
+	 * then the backends: the ring backend, the platform under it, and
+	 * the listener (which removes the socket file). */
 	talloc_free(state->server);
+	talloc_free(state->rings);
+	talloc_free(state->platform);
 	if (state->listener)
 		unix_listener_close(state->listener);
 	if (state->pid_file)
 		unlink(state->pid_file);
+}
+
+/*
+ * Guests' rings: simulated with --sim, real in a Xen control domain, none
+ * elsewhere.  False (reason logged) if the daemon cannot serve what it
+ * should.
+ */
+static bool start_rings(struct daemon_state *state, const struct options *opts)
+{
+	if (opts->sim_dir) {
+		state->platform = platform_sim_open(state->root, state->base,
+						    opts->sim_dir);
+	} else if (hypervisor_present()) {
+		state->platform = platform_xen_open(state->root);
+	} else {
+		xs_log(LEVEL_INFO, "no Xen hypervisor found (no control_d in "
+		       "/proc/xen/capabilities): serving the Unix socket only");
+		if (opts->no_socket) {
+			xs_log(LEVEL_ERROR, "--no-socket without guests' rings "
+			       "would serve nobody");
+			return false;
+		}
+		return true;
+	}
+	if (!state->platform)
+		return false;
+	state->rings = ring_backend_new(state->root, state->base,
+					state->server, state->platform);
+	if (!state->rings)
+		return false;
+	if (!opts->no_domain_init &&
+	    !ring_backend_connect_dom0(state->rings))
+		return false;
+	xs_log(LEVEL_INFO, "serving guests' rings (%s platform%s)",
+	       state->platform->name,
+	       opts->no_domain_init ? "" : ", dom0's ring included");
+	return true;
 }
 
 int main(int argc, char **argv)
@@ -315,6 +364,18 @@ int main(int argc, char **argv)
 	log_set_verbose(opts.verbose);
 	talloc_enable_null_tracking();
 	state.root = talloc_named_const(NULL, 0, "xenstored");
+	/* daemon() moves to "/": a relative --sim DIR must not move with it. */
+	if (opts.sim_dir && opts.sim_dir[0] != '/') {
+		char *cwd = getcwd(NULL, 0);
+
+		opts.sim_dir = cwd ? talloc_asprintf(state.root, "%s/%s", cwd,
+						     opts.sim_dir) : NULL;
+		free(cwd);
+		if (!opts.sim_dir) {
+			fprintf(stderr, "xenstored: cannot resolve --sim\n");
+			return 1;
+		}
+	}
 
 	if (opts.trace_file && !posix_trace_open(opts.trace_file))
 		return 1;
@@ -352,12 +413,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	if (!hypervisor_present())
-		xs_log(LEVEL_INFO, "no Xen hypervisor found (no control_d in "
-		       "/proc/xen/capabilities): serving the Unix socket only");
-	else
-		xs_log(LEVEL_WARNING, "running in a Xen control domain, but this "
-		       "build has no ring backend: serving the Unix socket only");
+	if (!start_rings(&state, &opts)) {
+		shut_down(&state);
+		return 1;
+	}
 
 	if (opts.no_socket) {
 		xs_log(LEVEL_WARNING, "--no-socket: no Unix socket is served");

@@ -1,0 +1,34 @@
+/*
+ * The ring backend: guests' connections over their xenstore rings, on a
+ * platform (real Xen or the simulation).  It gives the core its
+ * domain_backend (INTRODUCE maps and binds a ring; domain states come from
+ * the platform) and turns event-channel signals into conn_input_ready /
+ * conn_output_ready calls for exactly the rings that were signalled.
+ */
+#ifndef IO_XEN_RING_BACKEND_H
+#define IO_XEN_RING_BACKEND_H
+
+#include <stdbool.h>
+
+struct event_base;
+struct platform;
+struct ring_backend;
+struct server;
+
+/*
+ * Serve rings of @platform for @server on @base: installs the server's
+ * domain backend and binds VIRQ_DOM_EXC.  NULL (reason logged) on failure.
+ * Free it with talloc_free() after the server, whose connections still
+ * call into it while they are destroyed.
+ */
+struct ring_backend *ring_backend_new(void *ctx, struct event_base *base,
+				      struct server *server,
+				      struct platform *platform);
+
+/*
+ * Serve dom0's own ring, the one its kernel's /dev/xen/xenbus uses.
+ * False (reason logged) if there is none or it cannot be bound.
+ */
+bool ring_backend_connect_dom0(struct ring_backend *backend);
+
+#endif
