@@ -177,6 +177,11 @@ class Guest:
 
     # -- raw ring bytes ----------------------------------------------------
 
+    def ring_room(self):
+        """Bytes the request ring can take now."""
+        used = (self.get("req_prod") - self.get("req_cons")) & 0xffffffff
+        return RING_SIZE - used if used <= RING_SIZE else 0
+
     def ring_write(self, data):
         """Put as much of `data` as fits on req[]; returns bytes taken."""
         cons, prod = self.get("req_cons"), self.get("req_prod")
@@ -323,11 +328,31 @@ class SimDaemon(xsd.Daemon):
         try:
             self.proc = subprocess.Popen(self.args, env=env,
                                          stdin=subprocess.DEVNULL)
-            self._wait_ready()
+            if "--no-socket" in self.args:
+                self._wait_sim_ready()
+            else:
+                self._wait_ready()
         except BaseException:
             import shutil
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             raise
+
+    def _wait_sim_ready(self):
+        """Without a socket: ready once the control socket answers."""
+        deadline = time.monotonic() + xsd.STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("daemon exited during start-up with %s"
+                                   % self.proc.returncode)
+            try:
+                self.sim.control("list")
+                return
+            except (OSError, ControlError):
+                time.sleep(0.05)
+        self.proc.kill()
+        self.proc.wait()
+        raise RuntimeError("sim control socket did not answer within %gs"
+                           % xsd.STARTUP_TIMEOUT)
 
     def toolstack(self):
         """A privileged socket client (dom0's toolstack)."""
