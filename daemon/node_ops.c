@@ -200,6 +200,13 @@ static int remove_subtree(struct request *req, const char *path,
 	struct node *parent;
 	char *parent_name;
 
+	parent_name = parent_path(req->ctx, path);
+	if (!parent_name)
+		return ENOMEM;
+	parent = view_edit(req->view, parent_name, CHANGE_CHILDREN);
+	if (!parent)
+		return ENOMEM;
+
 	queue = talloc_array(req->ctx, char *, size);
 	if (!queue)
 		return ENOMEM;
@@ -234,11 +241,6 @@ static int remove_subtree(struct request *req, const char *path,
 	}
 	for (i = count; i-- > 0;)
 		view_delete(req->view, queue[i]);
-	parent_name = parent_path(req->ctx, path);
-	parent = parent_name ? view_edit(req->view, parent_name,
-					 CHANGE_CHILDREN) : NULL;
-	if (!parent)
-		return ENOMEM;
 	node_remove_child(parent, path_basename(path));
 	talloc_free(queue);
 	return 0;
@@ -247,7 +249,7 @@ static int remove_subtree(struct request *req, const char *path,
 int node_op_rm(struct request *req)
 {
 	const struct node *node;
-	char *path;
+	char *path, *parent;
 	int err = single_path(req, &path);
 
 	if (err)
@@ -256,8 +258,6 @@ int node_op_rm(struct request *req)
 		return EINVAL;
 	node = access_get_node(req, path, PERM_WRITE, 0, &err);
 	if (!node) {
-		char *parent;
-
 		if (err != ENOENT)
 			return err;
 		/* Already gone is fine, as long as its parent is there. */
@@ -268,6 +268,18 @@ int node_op_rm(struct request *req)
 			return ENOENT;
 		return reply_string(req, "OK");
 	}
+	/*
+	 * A transaction can hold a node whose parent someone else removed
+	 * since it looked.  Its commit is bound to fail with EAGAIN (the
+	 * replay will not find the node); answer OK and leave its view alone,
+	 * so that the client gets to that EAGAIN and retries, as it would
+	 * not after an error here.
+	 */
+	parent = parent_path(req->ctx, path);
+	if (!parent)
+		return ENOMEM;
+	if (!view_get(req->view, parent, 0))
+		return reply_string(req, "OK");
 	err = remove_subtree(req, path, node);
 	return err ? err : reply_string(req, "OK");
 }

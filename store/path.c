@@ -46,7 +46,8 @@ size_t path_length_for_quota(const char *path)
 	p = path + prefix;
 	if (*p < '0' || *p > '9')
 		return strlen(path);
-	while (*p >= '0' && *p <= '9')
+	/* Xen reads the domid with "%5u": a longer one is no home prefix. */
+	while (*p >= '0' && *p <= '9' && p - (path + prefix) < 5)
 		p++;
 	if (*p == '\0')
 		return strlen(path);

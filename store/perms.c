@@ -38,18 +38,18 @@ bool perms_parse(void *ctx, const char *strings, unsigned int count,
 	out->count = count;
 	for (i = 0; i < count; i++, s += strlen(s) + 1) {
 		char *end;
-		unsigned long domid;
+		long domid;
 
 		if (!parse_letter(s[0], &out->entries[i].access) || !s[1])
 			return false;
 		/*
-		 * strtoul's leniency (leading blanks, '+') and the truncation
-		 * to 32 bits are what Xen 4.17 accepts; clients rely on the
-		 * plain decimal form only.
+		 * Xen 4.17 reads the domid with strtol in base 0: leading
+		 * blanks, a sign, hex ("0x5") and octal ("010" is 8) are
+		 * accepted, and the value is truncated to 32 bits.  Clients
+		 * send plain decimal; the rest is kept for compatibility.
 		 */
-		errno = 0;
-		domid = strtoul(s + 1, &end, 10);
-		if (*end != '\0' || errno == ERANGE)
+		domid = strtol(s + 1, &end, 0);
+		if (*end != '\0')
 			return false;
 		out->entries[i].domid = (uint32_t)domid;
 	}

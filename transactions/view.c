@@ -337,6 +337,13 @@ unsigned int view_touched(const struct view *view)
 	return view->count;
 }
 
+/* Empty fields have NULL pointers: memcmp must not see those. */
+static bool same_bytes(const char *a, const char *b, uint32_t a_len,
+		       uint32_t b_len)
+{
+	return a_len == b_len && (a_len == 0 || memcmp(a, b, a_len) == 0);
+}
+
 static bool observation_holds(struct view *view, struct view_entry *entry)
 {
 	struct node *now;
@@ -352,14 +359,13 @@ static bool observation_holds(struct view *view, struct view_entry *entry)
 	}
 	holds = now->generation == entry->base->generation ||
 		((!(entry->observed & OBSERVE_VALUE) ||
-		  (now->value_len == entry->base->value_len &&
-		   memcmp(now->value, entry->base->value, now->value_len) == 0)) &&
+		  same_bytes(now->value, entry->base->value, now->value_len,
+			     entry->base->value_len)) &&
 		 (!(entry->observed & OBSERVE_PERMS) ||
 		  perms_equal(&now->perms, &entry->base->perms)) &&
 		 (!(entry->observed & OBSERVE_CHILDREN) ||
-		  (now->children_len == entry->base->children_len &&
-		   memcmp(now->children, entry->base->children,
-			  now->children_len) == 0)));
+		  same_bytes(now->children, entry->base->children,
+			     now->children_len, entry->base->children_len)));
 	talloc_free(now);
 	return holds;
 }
