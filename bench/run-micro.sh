@@ -18,6 +18,9 @@
 #   MICROBENCH  the xs-microbench binary (default: bench/xs-microbench of this
 #               tree, built here with ${CC:-cc} if missing or stale)
 #   RESULTS     also write every run's JSON line (with "daemon") to this file
+#   FLOOR       1 (default): also measure bench/floor-server, which answers
+#               "OK" and does nothing else, with the write mix: the kernel's
+#               share of a request, the floor under every daemon's CPU/req
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -209,6 +212,25 @@ for cell in cells:
 PY
 }
 
+# measure_floor: the write mix against a server that does no work at all.
+measure_floor() {
+	local src=$here/floor-server.c bin=$workdir/floor-server
+	local sock=$workdir/floor.sock pid conns out
+	${CC:-cc} -O2 -Wall -Wextra -o "$bin" "$src" || die "cannot build $src"
+	"$bin" "$sock" & pid=$!
+	wait_answering "$sock" "$pid" || die "floor-server did not come up"
+	echo
+	for conns in $CONNS; do
+		out=$("$MICROBENCH" --socket "$sock" --pid "$pid" --mix write \
+			--conns "$conns" --depth "$DEPTH" --seconds "$RUN_SECONDS" \
+			--json) || true
+		python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(
+"floor (a server that only answers OK), write x%d: %.0f req/s, %.2f us CPU/req"
+% (r["conns"], r["requests_per_s"], r["daemon_cpu_us_per_request"]))' "$out"
+	done
+	kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
 command -v python3 >/dev/null || die "needs python3 for the table"
 find_microbench
 find_baselines
@@ -230,6 +252,9 @@ for mix in $MIXES; do
 	done
 done
 print_table "$results"
+if [ "${FLOOR:-1}" = 1 ]; then
+	measure_floor
+fi
 if [ -n "${RESULTS:-}" ]; then
 	cp "$results" "$RESULTS"
 fi
