@@ -45,6 +45,8 @@ struct daemon_state {
 	struct platform *platform;
 	struct ring_backend *rings;
 	const char *pid_file;
+	struct event *signals[3];
+	struct event *tick;
 	int exit_status;
 };
 
@@ -310,6 +312,25 @@ static void shut_down(struct daemon_state *state)
 		unlink(state->pid_file);
 }
 
+/* Everything main() set up, in reverse; every exit goes through here. */
+static int release_all(struct daemon_state *state, int status)
+{
+	size_t i;
+
+	shut_down(state);
+	for (i = 0; i < sizeof(state->signals) / sizeof(state->signals[0]); i++)
+		if (state->signals[i])
+			event_free(state->signals[i]);
+	if (state->tick)
+		event_free(state->tick);
+	if (state->base)
+		event_base_free(state->base);
+	posix_log_stop();
+	talloc_free(state->root);
+	talloc_disable_null_tracking();
+	return status;
+}
+
 /*
  * Guests' rings: simulated with --sim, real in a Xen control domain, none
  * elsewhere.  False (reason logged) if the daemon cannot serve what it
@@ -352,10 +373,8 @@ int main(int argc, char **argv)
 	struct daemon_state state = { 0 };
 	struct server_config config;
 	struct options opts = { 0 };
-	struct event *signals[3], *tick;
 	const struct timeval one_second = { 1, 0 };
 	const char *path;
-	size_t i;
 
 	server_config_defaults(&config);
 	parse_options(argc, argv, &opts, &config);
@@ -373,49 +392,47 @@ int main(int argc, char **argv)
 		free(cwd);
 		if (!opts.sim_dir) {
 			fprintf(stderr, "xenstored: cannot resolve --sim\n");
-			return 1;
+			return release_all(&state, 1);
 		}
 	}
 
 	if (opts.trace_file && !posix_trace_open(opts.trace_file))
-		return 1;
+		return release_all(&state, 1);
 	config.hooks.trace_open = posix_trace_open;
 	config.hooks.trace_close = posix_trace_close;
 	config.hooks.memreport_to_file = posix_memreport;
 	if (!opts.internal_db) {
 		config.database_file = database_path(state.root);
 		if (!config.database_file)
-			return 1;
+			return release_all(&state, 1);
 	}
 
 	if (!opts.foreground && daemon(0, 0) != 0) {
 		xs_log(LEVEL_ERROR, "cannot daemonize: %s", strerror(errno));
-		return 1;
+		return release_all(&state, 1);
 	}
 	if (opts.output_pid) {
 		printf("%ld\n", (long)getpid());
 		fflush(stdout);
 	}
 	if (opts.pid_file && !write_pid_file(opts.pid_file))
-		return 1;
+		return release_all(&state, 1);
 	state.pid_file = opts.pid_file;
 
 	state.base = event_base_new();
 	if (!state.base) {
 		xs_log(LEVEL_ERROR, "cannot create the event loop");
-		return 1;
+		return release_all(&state, 1);
 	}
 	state.server = server_new(state.root, &config);
 	if (!state.server) {
 		xs_log(LEVEL_ERROR, "cannot start the server: %s",
 		       strerror(errno));
-		shut_down(&state);
-		return 1;
+		return release_all(&state, 1);
 	}
 
 	if (!start_rings(&state, &opts)) {
-		shut_down(&state);
-		return 1;
+		return release_all(&state, 1);
 	}
 
 	if (opts.no_socket) {
@@ -425,20 +442,18 @@ int main(int argc, char **argv)
 		state.listener = path ? unix_listen(state.root, state.base,
 						    state.server, path) : NULL;
 		if (!state.listener) {
-			shut_down(&state);
-			return 1;
+			return release_all(&state, 1);
 		}
 		xs_log(LEVEL_INFO, "listening on %s", path);
 	}
 
-	signals[0] = add_signal(&state, SIGTERM, on_stop_signal);
-	signals[1] = add_signal(&state, SIGINT, on_stop_signal);
-	signals[2] = add_signal(&state, SIGHUP, on_hangup);
-	tick = event_new(state.base, -1, EV_PERSIST, on_tick, &state);
-	if (!tick || event_add(tick, &one_second) != 0) {
+	state.signals[0] = add_signal(&state, SIGTERM, on_stop_signal);
+	state.signals[1] = add_signal(&state, SIGINT, on_stop_signal);
+	state.signals[2] = add_signal(&state, SIGHUP, on_hangup);
+	state.tick = event_new(state.base, -1, EV_PERSIST, on_tick, &state);
+	if (!state.tick || event_add(state.tick, &one_second) != 0) {
 		xs_log(LEVEL_ERROR, "cannot start the timer");
-		shut_down(&state);
-		return 1;
+		return release_all(&state, 1);
 	}
 	on_tick(-1, 0, &state);
 	/* The socket accepts from here on: tell systemd (Type=notify). */
@@ -447,13 +462,5 @@ int main(int argc, char **argv)
 	event_base_dispatch(state.base);
 
 	sd_notify(0, "STOPPING=1");
-	shut_down(&state);
-	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
-		event_free(signals[i]);
-	event_free(tick);
-	event_base_free(state.base);
-	posix_log_stop();
-	talloc_free(state.root);
-	talloc_disable_null_tracking();
-	return state.exit_status;
+	return release_all(&state, state.exit_status);
 }
