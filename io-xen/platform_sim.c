@@ -13,8 +13,13 @@
  *   and destroy simulated domains; state changes raise VIRQ_DOM_EXC.
  *
  * Signals coalesce as Xen's pending bits do: a port already pending is not
- * queued twice, and a guest whose socket is full already has a wake-up
- * waiting, so dropping one more loses nothing.
+ * queued twice.  A signal to a guest that cannot be sent now (its queue,
+ * or the daemon's send buffer, is full) is retried until it goes out: a
+ * guest must never miss the wake-up that follows a write to its ring.
+ *
+ * The event fd the loop watches is an epoll set of the datagram socket and
+ * an eventfd: VIRQ_DOM_EXC is raised from inside the daemon through the
+ * eventfd, so that no full socket queue can lose it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,11 +27,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <talloc.h>
 #include <unistd.h>
 #include <uthash.h>
@@ -45,6 +53,11 @@
 #define SIM_RECV_BATCH 256
 /* A control line longer than this is not a command. */
 #define SIM_CONTROL_LINE_MAX 256
+/* A guest's signal that cannot be sent is retried this often, this long. */
+#define SIM_RETRY_INTERVAL_US 1000
+#define SIM_RETRY_LIMIT_S 10
+/* Signals in flight to guests are charged to the daemon's socket. */
+#define SIM_SEND_BUFFER (8 << 20)
 
 enum sim_domain_state { SIM_RUNNING, SIM_SHUTDOWN, SIM_CRASHED };
 
@@ -60,6 +73,9 @@ struct sim_port {
 	uint32_t domid;
 	uint32_t remote;
 	bool pending;
+	bool retrying;			/* on the retry list */
+	time_t retry_since;
+	TAILQ_ENTRY(sim_port) retry_link;
 	UT_hash_handle by_local;
 	UT_hash_handle by_remote;
 };
@@ -76,6 +92,11 @@ struct sim_platform {
 	char *dir;
 	int evtchn_fd;
 	struct sockaddr_un evtchn_addr;
+	int raise_fd;			/* eventfd: VIRQ_DOM_EXC raised */
+	int epoll_fd;			/* the two above, for the loop */
+	bool dom_exc_raised;
+	TAILQ_HEAD(, sim_port) retries;
+	struct event *retry_event;
 	struct evconnlistener *control;
 	char *control_path;
 	LIST_HEAD(, sim_control_client) clients;
@@ -298,37 +319,68 @@ static void sim_unbind(struct platform *p, uint32_t local)
 		sim->dom_exc_port = 0;
 	else
 		HASH_DELETE(by_remote, sim->ports_by_remote, port);
+	if (port->retrying)
+		TAILQ_REMOVE(&sim->retries, port, retry_link);
 	HASH_DELETE(by_local, sim->ports_by_local, port);
 	talloc_free(port);
 }
 
-static void send_event(struct sim_platform *sim, const struct sockaddr_un *to,
-		       uint32_t domid, uint32_t port)
+/*
+ * Signal the guest end of @port.  False if it should be tried again later;
+ * a guest that is not listening (no socket) simply misses it, as a guest
+ * without a bound channel would.
+ */
+static bool send_to_guest(struct sim_platform *sim, struct sim_port *port)
 {
-	struct sim_event ev = { .domid = domid, .port = port };
+	struct sim_event ev = { .domid = port->domid, .port = port->remote };
+	struct sockaddr_un to = { .sun_family = AF_UNIX };
 
-	/* Failure is a guest not listening (yet) or already woken: both
-	 * harmless for a level-triggered wake-up. */
-	sendto(sim->evtchn_fd, &ev, sizeof(ev), MSG_DONTWAIT,
-	       (const struct sockaddr *)to, sizeof(*to));
+	if (!sim_path(sim, to.sun_path, sizeof(to.sun_path), "guest-%u",
+		      port->domid))
+		return true;
+	if (sendto(sim->evtchn_fd, &ev, sizeof(ev), MSG_DONTWAIT,
+		   (const struct sockaddr *)&to, sizeof(to)) == sizeof(ev))
+		return true;
+	return errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS &&
+	       errno != EINTR;
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct sim_platform *sim = arg;
+	const struct timeval interval = { 0, SIM_RETRY_INTERVAL_US };
+	struct sim_port *port, *next;
+	time_t now = time(NULL);
+
+	for (port = TAILQ_FIRST(&sim->retries); port; port = next) {
+		next = TAILQ_NEXT(port, retry_link);
+		if (!send_to_guest(sim, port) &&
+		    now - port->retry_since < SIM_RETRY_LIMIT_S)
+			continue;
+		TAILQ_REMOVE(&sim->retries, port, retry_link);
+		port->retrying = false;
+	}
+	if (!TAILQ_EMPTY(&sim->retries))
+		evtimer_add(sim->retry_event, &interval);
 }
 
 static int sim_notify(struct platform *p, uint32_t local)
 {
 	struct sim_platform *sim = to_sim(p);
 	struct sim_port *port = find_port(sim, local);
-	struct sockaddr_un to = { .sun_family = AF_UNIX };
+	const struct timeval interval = { 0, SIM_RETRY_INTERVAL_US };
 
 	if (!port || local == sim->dom_exc_port) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (!sim_path(sim, to.sun_path, sizeof(to.sun_path), "guest-%u",
-		      port->domid)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	send_event(sim, &to, port->domid, port->remote);
+	if (port->retrying || send_to_guest(sim, port))
+		return 0;
+	if (TAILQ_EMPTY(&sim->retries))
+		evtimer_add(sim->retry_event, &interval);
+	port->retrying = true;
+	port->retry_since = time(NULL);
+	TAILQ_INSERT_TAIL(&sim->retries, port, retry_link);
 	return 0;
 }
 
@@ -362,14 +414,9 @@ static void receive_events(struct sim_platform *sim)
 		if (recv(sim->evtchn_fd, &ev, sizeof(ev), MSG_DONTWAIT) !=
 		    sizeof(ev))
 			break;	/* empty (EAGAIN), or not one of ours */
-		if (ev.domid == DOMID_SELF && ev.port == VIRQ_DOM_EXC) {
-			port = sim->dom_exc_port ?
-			       find_port(sim, sim->dom_exc_port) : NULL;
-		} else {
-			key = remote_key(ev.domid, ev.port);
-			HASH_FIND(by_remote, sim->ports_by_remote, &key,
-				  sizeof(key), port);
-		}
+		key = remote_key(ev.domid, ev.port);
+		HASH_FIND(by_remote, sim->ports_by_remote, &key, sizeof(key),
+			  port);
 		if (port)
 			mark_pending(sim, port);
 	}
@@ -381,6 +428,18 @@ static int sim_pending(struct platform *p)
 	struct sim_port *port;
 	uint32_t local;
 
+	if (sim->dom_exc_raised) {
+		uint64_t count;
+
+		sim->dom_exc_raised = false;
+		if (read(sim->raise_fd, &count, sizeof(count)) < 0 &&
+		    errno != EAGAIN)
+			xs_log(LEVEL_WARNING, "sim: eventfd: %s",
+			       strerror(errno));
+		if (sim->dom_exc_port &&
+		    (port = find_port(sim, sim->dom_exc_port)))
+			mark_pending(sim, port);
+	}
 	for (;;) {
 		if (!sim->queue_len)
 			receive_events(sim);
@@ -400,7 +459,7 @@ static int sim_pending(struct platform *p)
 
 static int sim_event_fd(struct platform *p)
 {
-	return to_sim(p)->evtchn_fd;
+	return to_sim(p)->epoll_fd;
 }
 
 /* ---------------------------------------------------------------- domains */
@@ -416,9 +475,12 @@ static enum domain_state sim_domain_state(struct platform *p, uint32_t domid)
 
 static void raise_dom_exc(struct sim_platform *sim)
 {
-	/* Through the socket, so that it reaches the event loop like any
-	 * other signal. */
-	send_event(sim, &sim->evtchn_addr, DOMID_SELF, VIRQ_DOM_EXC);
+	uint64_t one = 1;
+
+	sim->dom_exc_raised = true;
+	/* Makes the event fd readable: the loop then asks for pending ports. */
+	if (write(sim->raise_fd, &one, sizeof(one)) != sizeof(one))
+		xs_log(LEVEL_WARNING, "sim: eventfd: %s", strerror(errno));
 }
 
 static const char *state_name(enum sim_domain_state state)
@@ -611,6 +673,12 @@ static int sim_destructor(struct sim_platform *sim)
 		evconnlistener_free(sim->control);
 		unlink(sim->control_path);
 	}
+	if (sim->retry_event)
+		event_free(sim->retry_event);
+	if (sim->epoll_fd >= 0)
+		close(sim->epoll_fd);
+	if (sim->raise_fd >= 0)
+		close(sim->raise_fd);
 	if (sim->evtchn_fd >= 0) {
 		close(sim->evtchn_fd);
 		unlink(sim->evtchn_addr.sun_path);
@@ -643,7 +711,25 @@ static bool open_evtchn_socket(struct sim_platform *sim)
 		       strerror(errno));
 		return false;
 	}
-	return true;
+	/* Best effort: beyond the system's limit only with privilege. */
+	if (setsockopt(sim->evtchn_fd, SOL_SOCKET, SO_SNDBUFFORCE,
+		       &(int){ SIM_SEND_BUFFER }, sizeof(int)) != 0)
+		setsockopt(sim->evtchn_fd, SOL_SOCKET, SO_SNDBUF,
+			   &(int){ SIM_SEND_BUFFER }, sizeof(int));
+
+	sim->raise_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	sim->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (sim->raise_fd < 0 || sim->epoll_fd < 0 ||
+	    epoll_ctl(sim->epoll_fd, EPOLL_CTL_ADD, sim->evtchn_fd,
+		      &(struct epoll_event){ .events = EPOLLIN }) != 0 ||
+	    epoll_ctl(sim->epoll_fd, EPOLL_CTL_ADD, sim->raise_fd,
+		      &(struct epoll_event){ .events = EPOLLIN }) != 0) {
+		xs_log(LEVEL_ERROR, "sim: cannot set up the event fd: %s",
+		       strerror(errno));
+		return false;
+	}
+	sim->retry_event = evtimer_new(sim->event_base, on_retry, sim);
+	return sim->retry_event != NULL;
 }
 
 static bool open_control_socket(struct sim_platform *sim)
@@ -683,9 +769,10 @@ struct platform *platform_sim_open(void *ctx, struct event_base *base,
 	sim->base.ops = &sim_ops;
 	sim->base.name = "sim";
 	sim->event_base = base;
-	sim->evtchn_fd = -1;
+	sim->evtchn_fd = sim->raise_fd = sim->epoll_fd = -1;
 	sim->next_port = 1;
 	LIST_INIT(&sim->clients);
+	TAILQ_INIT(&sim->retries);
 	talloc_set_destructor(sim, sim_destructor);
 
 	sim->dir = talloc_strdup(sim, dir);

@@ -220,12 +220,23 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Forget the signals received so far: the look at the ring that follows
+ * answers them all.  Signals not taken would fill the daemon's buffers.
+ */
+static void drain_signals(struct sim_guest *guest)
+{
+	struct sim_event ev;
+
+	while (recv(guest->fd, &ev, sizeof(ev), MSG_DONTWAIT) > 0)
+		;
+}
+
 /* Sleep until the daemon signals or @deadline (ms) passes. */
 static int wait_signal(struct sim_guest *guest, long long deadline)
 {
 	struct pollfd pfd = { .fd = guest->fd, .events = POLLIN };
 	long long left = deadline - now_ms();
-	struct sim_event ev;
 	int n;
 
 	if (left < 0)
@@ -237,9 +248,7 @@ static int wait_signal(struct sim_guest *guest, long long deadline)
 		errno = ETIMEDOUT;
 		return -1;
 	}
-	/* One look at the ring answers every signal received so far. */
-	while (recv(guest->fd, &ev, sizeof(ev), MSG_DONTWAIT) > 0)
-		;
+	drain_signals(guest);
 	return 0;
 }
 
@@ -294,6 +303,7 @@ int sim_guest_recv(struct sim_guest *guest, struct xsd_sockmsg *hdr,
 	struct xenstore_domain_interface *intf = guest->intf;
 	long long deadline = now_ms() + timeout_ms;
 
+	drain_signals(guest);
 	for (;;) {
 		size_t want = HEADER_SIZE;
 		bool was_full;

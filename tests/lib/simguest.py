@@ -157,6 +157,16 @@ class Guest:
                          self.daemon_path)
         self.signals_sent += 1
 
+    def drain_signals(self):
+        """Forget signals received so far (the next look at the ring
+        answers them); untaken ones would fill the daemon's buffers."""
+        self.sock.setblocking(False)
+        try:
+            while True:
+                self.sock.recv(64)
+        except BlockingIOError:
+            pass
+
     def wait_signal(self, deadline):
         """Sleep until the daemon signals; False once `deadline` passed."""
         left = deadline - time.monotonic()
@@ -167,12 +177,7 @@ class Guest:
             self.sock.recv(64)
         except socket.timeout:
             return False
-        self.sock.setblocking(False)
-        try:
-            while True:
-                self.sock.recv(64)
-        except BlockingIOError:
-            pass
+        self.drain_signals()
         return True
 
     # -- raw ring bytes ----------------------------------------------------
@@ -245,6 +250,7 @@ class Guest:
 
     def read_message(self, timeout=None):
         deadline = time.monotonic() + (timeout or self.timeout)
+        self.drain_signals()
         head = self._recv_exact(xsd.HEADER_LEN, deadline)
         mtype, req_id, tx_id, length = struct.unpack(xsd.HEADER_FMT, head)
         self._in = head + self._in    # whole message or nothing
