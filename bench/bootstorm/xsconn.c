@@ -1,0 +1,730 @@
+/* errno.h first: xs_wire.h defines xsd_errors[] only when EINVAL is. */
+#include <errno.h>
+
+#include "xsconn.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "loop.h"
+
+#define IN_BUF_SIZE (64 * 1024)
+#define MSG_MAX (sizeof(struct xsd_sockmsg) + XENSTORE_PAYLOAD_MAX)
+
+struct xs_conn {
+	struct fd_watch w;		/* first: the loop hands it back */
+	enum actor actor;
+	bool closed;
+	/* output */
+	char *out;
+	size_t out_len, out_off, out_cap;
+	bool dirty;
+	struct xs_conn *next_dirty;
+	/* input */
+	char *in;
+	size_t in_len;
+	/* requests in flight, in the order sent: replies come in that order */
+	struct xs_op *pend_head, *pend_tail;
+	unsigned npending;
+	uint32_t next_req_id;
+	xs_event_fn on_event;
+	void *event_arg;
+	unsigned nwatches;
+	struct xs_conn *next_dead;
+};
+
+static struct xs_conn *dirty_list;
+static struct xs_conn *dead_list;
+static struct xs_op *free_ops;
+static unsigned long inflight;
+static uint64_t last_reply_at;
+
+static const char *const type_names[XS_TYPE_COUNT] = {
+	[XS_CONTROL] = "CONTROL",
+	[XS_DIRECTORY] = "DIRECTORY",
+	[XS_READ] = "READ",
+	[XS_GET_PERMS] = "GET_PERMS",
+	[XS_WATCH] = "WATCH",
+	[XS_UNWATCH] = "UNWATCH",
+	[XS_TRANSACTION_START] = "TRANSACTION_START",
+	[XS_TRANSACTION_END] = "TRANSACTION_END",
+	[XS_INTRODUCE] = "INTRODUCE",
+	[XS_RELEASE] = "RELEASE",
+	[XS_GET_DOMAIN_PATH] = "GET_DOMAIN_PATH",
+	[XS_WRITE] = "WRITE",
+	[XS_MKDIR] = "MKDIR",
+	[XS_RM] = "RM",
+	[XS_SET_PERMS] = "SET_PERMS",
+	[XS_WATCH_EVENT] = "WATCH_EVENT",
+	[XS_ERROR] = "ERROR",
+	[XS_IS_DOMAIN_INTRODUCED] = "IS_DOMAIN_INTRODUCED",
+	[XS_RESUME] = "RESUME",
+	[XS_SET_TARGET] = "SET_TARGET",
+	[XS_RESET_WATCHES] = "RESET_WATCHES",
+	[XS_DIRECTORY_PART] = "DIRECTORY_PART",
+};
+
+const char *xs_type_name(uint32_t type)
+{
+	if (type < XS_TYPE_COUNT && type_names[type])
+		return type_names[type];
+	return "?";
+}
+
+int xs_errno_of(const char *s)
+{
+	for (size_t i = 0; i < sizeof(xsd_errors) / sizeof(xsd_errors[0]); i++)
+		if (strcmp(s, xsd_errors[i].errstring) == 0)
+			return xsd_errors[i].errnum;
+	return EIO;
+}
+
+static void oom(void)
+{
+	fprintf(stderr, "bootstorm: out of memory\n");
+	exit(2);
+}
+
+static void conn_ready(struct fd_watch *w, uint32_t events);
+
+struct xs_conn *xs_connect_unix(const char *path, enum actor actor)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct xs_conn *c;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	/* Blocking connect: a full listen backlog waits for the daemon to
+	 * accept rather than failing. */
+	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (errno == EINTR)
+			continue;
+		int e = errno;
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		oom();
+	c->in = malloc(IN_BUF_SIZE);
+	if (!c->in)
+		oom();
+	c->w.fd = fd;
+	c->w.ready = conn_ready;
+	c->actor = actor;
+	c->next_req_id = 1;
+	if (loop_add_fd(&c->w) < 0) {
+		int e = errno;
+		close(fd);
+		free(c->in);
+		free(c);
+		errno = e;
+		return NULL;
+	}
+	stats.connections[actor]++;
+	if (actor != ACTOR_HARNESS && ++stats.conns_now > stats.conns_peak)
+		stats.conns_peak = stats.conns_now;
+	return c;
+}
+
+void xs_set_event_handler(struct xs_conn *c, xs_event_fn fn, void *arg)
+{
+	c->on_event = fn;
+	c->event_arg = arg;
+}
+
+enum actor xs_actor(const struct xs_conn *c)
+{
+	return c->actor;
+}
+
+unsigned xs_pending(const struct xs_conn *c)
+{
+	return c->npending;
+}
+
+unsigned long xs_inflight(void)
+{
+	return inflight;
+}
+
+uint64_t xs_last_activity_at(void)
+{
+	return last_reply_at;
+}
+
+static void op_complete(struct xs_op *op)
+{
+	op->done = true;
+	op->done_at = now_ns();
+	inflight--;
+	if (op->cb) {
+		op->cb(op, op->cb_arg);
+		xs_op_free(op);
+	} else if (op->waiter) {
+		loop_wake(op->waiter);
+	}
+}
+
+static void fail_pending(struct xs_conn *c)
+{
+	while (c->pend_head) {
+		struct xs_op *op = c->pend_head;
+
+		c->pend_head = op->next;
+		c->npending--;
+		op->err = EPIPE;
+		op->len = 0;
+		op->data[0] = 0;
+		op->next = NULL;
+		stats_reply(c->actor, op->type, 0, EPIPE);
+		op_complete(op);
+	}
+	c->pend_tail = NULL;
+}
+
+void xs_close(struct xs_conn *c)
+{
+	if (c->closed)
+		return;
+	c->closed = true;
+	loop_del_fd(&c->w);
+	close(c->w.fd);
+	if (c->actor != ACTOR_HARNESS) {
+		stats.conns_now--;
+		stats.watches_now -= c->nwatches;
+	}
+	fail_pending(c);
+	c->next_dead = dead_list;
+	dead_list = c;
+}
+
+static void lost(struct xs_conn *c, const char *why)
+{
+	if (c->closed)
+		return;
+	stats.lost_connections++;
+	stats_failure("%s connection lost: %s", actor_names[c->actor], why);
+	xs_close(c);
+}
+
+static void reap_dead(void)
+{
+	while (dead_list) {
+		struct xs_conn *c = dead_list;
+
+		dead_list = c->next_dead;
+		free(c->out);
+		free(c->in);
+		free(c);
+	}
+}
+
+static void mark_dirty(struct xs_conn *c)
+{
+	if (!c->dirty) {
+		c->dirty = true;
+		c->next_dirty = dirty_list;
+		dirty_list = c;
+	}
+}
+
+static void flush(struct xs_conn *c)
+{
+	while (c->out_off < c->out_len) {
+		/* MSG_NOSIGNAL: a daemon that dies is reported, not SIGPIPE. */
+		ssize_t n = send(c->w.fd, c->out + c->out_off,
+				 c->out_len - c->out_off, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;	/* EPOLLOUT will call again */
+			lost(c, strerror(errno));
+			return;
+		}
+		c->out_off += (size_t)n;
+	}
+	c->out_off = c->out_len = 0;
+}
+
+void xs_flush_all(void)
+{
+	while (dirty_list) {
+		struct xs_conn *c = dirty_list;
+
+		dirty_list = c->next_dirty;
+		c->dirty = false;
+		if (!c->closed)
+			flush(c);
+	}
+	reap_dead();
+}
+
+static void handle_msg(struct xs_conn *c, const struct xsd_sockmsg *h,
+		       const char *body)
+{
+	struct xs_op *op, *prev = NULL;
+
+	if (h->type == XS_WATCH_EVENT) {
+		const char *path = body, *token;
+		size_t plen = strnlen(body, h->len);
+
+		if (plen >= h->len) {
+			lost(c, "malformed watch event");
+			return;
+		}
+		token = body + plen + 1;
+		last_reply_at = now_ns();
+		if (c->actor != ACTOR_HARNESS)
+			stats_event(c->actor);
+		if (c->on_event)
+			c->on_event(c, path, token, c->event_arg);
+		return;
+	}
+	for (op = c->pend_head; op && op->req_id != h->req_id; op = op->next)
+		prev = op;
+	if (!op) {
+		lost(c, "reply to no request");
+		return;
+	}
+	if (prev)
+		prev->next = op->next;
+	else
+		c->pend_head = op->next;
+	if (c->pend_tail == op)
+		c->pend_tail = prev;
+	op->next = NULL;
+	c->npending--;
+	memcpy(op->data, body, h->len);
+	op->data[h->len] = 0;
+	op->len = h->len;
+	op->err = h->type == XS_ERROR ? xs_errno_of(op->data) : 0;
+	if (!op->err && h->type != op->type) {
+		stats_failure("%s: %s answered with type %u",
+			      actor_names[c->actor], xs_type_name(op->type),
+			      h->type);
+		op->err = EIO;
+	}
+	last_reply_at = now_ns();
+	stats_reply(c->actor, op->type, last_reply_at - op->sent_at, op->err);
+	op_complete(op);
+}
+
+static void do_input(struct xs_conn *c)
+{
+	for (;;) {
+		size_t room = IN_BUF_SIZE - c->in_len, off = 0;
+		ssize_t n = read(c->w.fd, c->in + c->in_len, room);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			lost(c, strerror(errno));
+			return;
+		}
+		if (n == 0) {
+			lost(c, "closed by the daemon");
+			return;
+		}
+		c->in_len += (size_t)n;
+		while (c->in_len - off >= sizeof(struct xsd_sockmsg)) {
+			struct xsd_sockmsg h;
+
+			memcpy(&h, c->in + off, sizeof(h));
+			if (h.len > XENSTORE_PAYLOAD_MAX) {
+				lost(c, "oversized message");
+				return;
+			}
+			if (c->in_len - off < sizeof(h) + h.len)
+				break;
+			handle_msg(c, &h, c->in + off + sizeof(h));
+			if (c->closed)
+				return;
+			off += sizeof(h) + h.len;
+		}
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+		/* A short read drained the socket: the edge-triggered epoll
+		 * says when more comes. */
+		if ((size_t)n < room)
+			return;
+	}
+}
+
+static void conn_ready(struct fd_watch *w, uint32_t events)
+{
+	struct xs_conn *c = (struct xs_conn *)w;
+
+	if (c->closed)
+		return;
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		do_input(c);
+	if (!c->closed && (events & EPOLLOUT) && c->out_len)
+		flush(c);
+}
+
+static struct xs_op *op_alloc(void)
+{
+	struct xs_op *op = free_ops;
+
+	if (op)
+		free_ops = op->next;
+	else if (!(op = malloc(sizeof(*op))))
+		oom();
+	op->next = NULL;
+	op->done = false;
+	op->err = 0;
+	op->len = 0;
+	op->waiter = NULL;
+	op->cb = NULL;
+	return op;
+}
+
+void xs_op_free(struct xs_op *op)
+{
+	op->next = free_ops;
+	free_ops = op;
+}
+
+static void out_reserve(struct xs_conn *c, size_t n)
+{
+	if (c->out_len + n > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 4096;
+
+		while (cap < c->out_len + n)
+			cap *= 2;
+		c->out = realloc(c->out, cap);
+		if (!c->out)
+			oom();
+		c->out_cap = cap;
+	}
+}
+
+static struct xs_op *send_parts(struct xs_conn *c, uint32_t tx, uint32_t type,
+				const void *a, size_t alen,
+				const void *b, size_t blen)
+{
+	struct xs_op *op = op_alloc();
+	struct xsd_sockmsg h = {
+		.type = type,
+		.req_id = c->next_req_id++,
+		.tx_id = tx,
+		.len = (uint32_t)(alen + blen),
+	};
+
+	op->conn = c;
+	op->req_id = h.req_id;
+	op->type = type;
+	op->tx_id = tx;
+	op->sent_at = now_ns();
+	inflight++;
+	if (c->closed || alen + blen > XENSTORE_PAYLOAD_MAX) {
+		op->err = c->closed ? EPIPE : E2BIG;
+		stats_reply(c->actor, type, 0, op->err);
+		op->done = true;
+		inflight--;
+		return op;
+	}
+	out_reserve(c, sizeof(h) + alen + blen);
+	memcpy(c->out + c->out_len, &h, sizeof(h));
+	c->out_len += sizeof(h);
+	if (alen)
+		memcpy(c->out + c->out_len, a, alen);
+	c->out_len += alen;
+	if (blen)
+		memcpy(c->out + c->out_len, b, blen);
+	c->out_len += blen;
+	if (c->pend_tail)
+		c->pend_tail->next = op;
+	else
+		c->pend_head = op;
+	c->pend_tail = op;
+	c->npending++;
+	mark_dirty(c);
+	return op;
+}
+
+struct xs_op *xs_send(struct xs_conn *c, uint32_t tx, uint32_t type,
+		      const void *payload, size_t len)
+{
+	return send_parts(c, tx, type, payload, len, NULL, 0);
+}
+
+struct xs_op *xs_send_write(struct xs_conn *c, uint32_t tx, const char *path,
+			    const char *value)
+{
+	return send_parts(c, tx, XS_WRITE, path, strlen(path) + 1, value,
+			  strlen(value));
+}
+
+struct xs_op *xs_send_watch(struct xs_conn *c, const char *path,
+			    const char *token)
+{
+	return send_parts(c, 0, XS_WATCH, path, strlen(path) + 1, token,
+			  strlen(token) + 1);
+}
+
+void xs_send_cb(struct xs_conn *c, uint32_t tx, uint32_t type,
+		const void *payload, size_t len,
+		void (*cb)(struct xs_op *op, void *arg), void *arg)
+{
+	struct xs_op *op = xs_send(c, tx, type, payload, len);
+
+	if (op->done) {
+		cb(op, arg);
+		xs_op_free(op);
+		return;
+	}
+	op->cb = cb;
+	op->cb_arg = arg;
+}
+
+int xs_wait(struct xs_op *op)
+{
+	while (!op->done) {
+		op->waiter = coro_self();
+		coro_yield();
+	}
+	op->waiter = NULL;
+	return op->err;
+}
+
+static int call(struct xs_conn *c, uint32_t tx, uint32_t type,
+		const char *a, size_t alen, const char *b, size_t blen)
+{
+	struct xs_op *op = send_parts(c, tx, type, a, alen, b, blen);
+	int err = xs_wait(op);
+
+	xs_op_free(op);
+	return err;
+}
+
+static int call_path(struct xs_conn *c, uint32_t tx, uint32_t type,
+		     const char *path)
+{
+	return call(c, tx, type, path, strlen(path) + 1, NULL, 0);
+}
+
+int xs_read(struct xs_conn *c, uint32_t tx, const char *path,
+	    char *val, size_t valsz)
+{
+	struct xs_op *op = xs_send(c, tx, XS_READ, path, strlen(path) + 1);
+	int err = xs_wait(op);
+
+	if (val && valsz) {
+		size_t n = err ? 0 : op->len;
+
+		if (n >= valsz)
+			n = valsz - 1;
+		memcpy(val, op->data, n);
+		val[n] = 0;
+	}
+	xs_op_free(op);
+	return err;
+}
+
+int xs_write(struct xs_conn *c, uint32_t tx, const char *path,
+	     const char *val)
+{
+	return call(c, tx, XS_WRITE, path, strlen(path) + 1, val, strlen(val));
+}
+
+int xs_mkdir(struct xs_conn *c, uint32_t tx, const char *path)
+{
+	return call_path(c, tx, XS_MKDIR, path);
+}
+
+int xs_rm(struct xs_conn *c, uint32_t tx, const char *path)
+{
+	return call_path(c, tx, XS_RM, path);
+}
+
+int xs_set_perms(struct xs_conn *c, uint32_t tx, const char *path,
+		 const char *perms)
+{
+	char buf[256];
+	size_t n = strlen(perms);
+
+	if (n >= sizeof(buf))
+		return EINVAL;
+	memcpy(buf, perms, n + 1);
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == ' ')
+			buf[i] = 0;
+	return call(c, tx, XS_SET_PERMS, path, strlen(path) + 1, buf, n + 1);
+}
+
+int xs_watch(struct xs_conn *c, const char *path, const char *token)
+{
+	int err = call(c, 0, XS_WATCH, path, strlen(path) + 1, token,
+		       strlen(token) + 1);
+
+	if (!err && c->actor != ACTOR_HARNESS) {
+		c->nwatches++;
+		if (++stats.watches_now > stats.watches_peak)
+			stats.watches_peak = stats.watches_now;
+	}
+	return err;
+}
+
+int xs_unwatch(struct xs_conn *c, const char *path, const char *token)
+{
+	int err = call(c, 0, XS_UNWATCH, path, strlen(path) + 1, token,
+		       strlen(token) + 1);
+
+	if (!err && c->actor != ACTOR_HARNESS) {
+		c->nwatches--;
+		stats.watches_now--;
+	}
+	return err;
+}
+
+void xs_count_watch(struct xs_conn *c, int delta)
+{
+	if (c->actor == ACTOR_HARNESS)
+		return;
+	c->nwatches += delta;
+	stats.watches_now += delta;
+	if (stats.watches_now > stats.watches_peak)
+		stats.watches_peak = stats.watches_now;
+}
+
+int xs_tx_start(struct xs_conn *c, uint32_t *tx)
+{
+	struct xs_op *op = xs_send(c, 0, XS_TRANSACTION_START, "", 1);
+	int err = xs_wait(op);
+
+	*tx = err ? 0 : (uint32_t)strtoul(op->data, NULL, 10);
+	xs_op_free(op);
+	return err;
+}
+
+int xs_tx_end(struct xs_conn *c, uint32_t tx, bool commit)
+{
+	return call(c, tx, XS_TRANSACTION_END, commit ? "T" : "F", 2, NULL, 0);
+}
+
+int xs_get_domain_path(struct xs_conn *c, unsigned domid, char *buf,
+		       size_t sz)
+{
+	char arg[16];
+	struct xs_op *op;
+	int err;
+
+	snprintf(arg, sizeof(arg), "%u", domid);
+	op = xs_send(c, 0, XS_GET_DOMAIN_PATH, arg, strlen(arg) + 1);
+	err = xs_wait(op);
+	snprintf(buf, sz, "%s", err ? "" : op->data);
+	xs_op_free(op);
+	return err;
+}
+
+static void list_append(struct xs_list *l, const char *names, size_t len)
+{
+	l->buf = realloc(l->buf, l->len + len + 1);
+	if (!l->buf)
+		oom();
+	memcpy(l->buf + l->len, names, len);
+	l->len += len;
+	l->buf[l->len] = 0;
+	for (size_t i = 0; i < len; i++)
+		if (names[i] == 0)
+			l->count++;
+}
+
+/* DIRECTORY_PART: "<generation>\0name\0name\0...\0" and a final empty
+ * name when the listing is complete; restart if the generation moves. */
+static int directory_part(struct xs_conn *c, uint32_t tx, const char *path,
+			  struct xs_list *out)
+{
+	char gen[32] = "";
+	size_t off = 0;
+
+	for (;;) {
+		char offs[24];
+		struct xs_op *op;
+		int err;
+		size_t glen, rest;
+		const char *names;
+
+		snprintf(offs, sizeof(offs), "%zu", off);
+		op = send_parts(c, tx, XS_DIRECTORY_PART, path, strlen(path) + 1,
+				offs, strlen(offs) + 1);
+		err = xs_wait(op);
+		if (err) {
+			xs_op_free(op);
+			return err;
+		}
+		glen = strnlen(op->data, op->len);
+		if (glen >= op->len) {
+			xs_op_free(op);
+			return EIO;
+		}
+		if (off == 0) {
+			snprintf(gen, sizeof(gen), "%s", op->data);
+		} else if (strcmp(gen, op->data) != 0) {
+			/* The directory changed under us: start over. */
+			xs_op_free(op);
+			xs_list_free(out);
+			off = 0;
+			continue;
+		}
+		names = op->data + glen + 1;
+		rest = op->len - glen - 1;
+		/* The listing ends with an empty name: a second NUL. */
+		if (rest == 0 || (rest >= 1 && names[0] == 0)) {
+			xs_op_free(op);
+			return 0;
+		}
+		if (rest >= 2 && names[rest - 1] == 0 && names[rest - 2] == 0) {
+			list_append(out, names, rest - 1);
+			xs_op_free(op);
+			return 0;
+		}
+		list_append(out, names, rest);
+		off += rest;
+		xs_op_free(op);
+	}
+}
+
+int xs_directory(struct xs_conn *c, uint32_t tx, const char *path,
+		 struct xs_list *out)
+{
+	struct xs_op *op = xs_send(c, tx, XS_DIRECTORY, path, strlen(path) + 1);
+	int err = xs_wait(op);
+
+	memset(out, 0, sizeof(*out));
+	if (err == E2BIG) {
+		xs_op_free(op);
+		return directory_part(c, tx, path, out);
+	}
+	if (!err && op->len)
+		list_append(out, op->data, op->len);
+	xs_op_free(op);
+	return err;
+}
+
+void xs_list_free(struct xs_list *l)
+{
+	free(l->buf);
+	memset(l, 0, sizeof(*l));
+}
