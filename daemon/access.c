@@ -40,7 +40,7 @@ unsigned int access_granted(struct server *server, const struct accessor *who,
 }
 
 char *access_nearest_existing(struct request *req, const char *path,
-			      unsigned int observe, const struct node **node)
+			      const struct node **node)
 {
 	char *ancestor = talloc_strdup(req->ctx, path);
 
@@ -49,7 +49,7 @@ char *access_nearest_existing(struct request *req, const char *path,
 	for (;;) {
 		size_t len;
 
-		*node = view_get(req->view, ancestor, observe);
+		*node = view_get(req->view, ancestor);
 		if (*node || strcmp(ancestor, "/") == 0)
 			return ancestor;
 		len = path_parent_len(ancestor);
@@ -60,12 +60,10 @@ char *access_nearest_existing(struct request *req, const char *path,
 }
 
 const struct node *access_get_node(struct request *req, const char *path,
-				   unsigned int perm, unsigned int observe,
-				   int *err)
+				   unsigned int perm, int *err)
 {
 	const struct accessor *who = &req->conn->who;
-	unsigned int check = who->privileged ? 0 : OBSERVE_PERMS;
-	const struct node *node = view_get(req->view, path, observe | check);
+	const struct node *node = view_get(req->view, path);
 
 	if (node) {
 		if ((access_granted(req->conn->server, who, &node->perms,
@@ -80,8 +78,7 @@ const struct node *access_get_node(struct request *req, const char *path,
 		/* Tell a missing node from one hidden by its ancestors. */
 		const struct node *ancestor;
 
-		if (!access_nearest_existing(req, path, OBSERVE_PERMS,
-					     &ancestor)) {
+		if (!access_nearest_existing(req, path, &ancestor)) {
 			*err = ENOMEM;
 		} else if (ancestor &&
 			   !(access_granted(req->conn->server, who,

@@ -22,19 +22,18 @@ bool access_is_owner(const struct accessor *who,
 		     const struct perm_list *perms);
 
 /*
- * The node at @path if @who has @perm on it, observing @observe besides
- * what the check needs.  NULL with *err: ENOENT (missing), EACCES (no
- * access, or missing below an ancestor @who may not read), ENOMEM.
+ * The node at @path if @who has @perm on it.  NULL with *err: ENOENT
+ * (missing), EACCES (no access, or missing below an ancestor @who may not
+ * read), ENOMEM.
  */
 const struct node *access_get_node(struct request *req, const char *path,
-				   unsigned int perm, unsigned int observe,
-				   int *err);
+				   unsigned int perm, int *err);
 
 /*
  * The nearest existing ancestor of @path (or @path itself), as a path
- * allocated on @ctx, with its node; NULL only on allocation failure.
+ * allocated on the request, with its node; NULL only on allocation failure.
  */
 char *access_nearest_existing(struct request *req, const char *path,
-			      unsigned int observe, const struct node **node);
+			      const struct node **node);
 
 #endif

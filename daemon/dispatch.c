@@ -18,8 +18,9 @@
 #include "store/path.h"
 
 #define HANDLER_PRIVILEGED	1u	/* EACCES for unprivileged callers */
-#define HANDLER_CHANGES		2u	/* changes nodes: logged in transactions */
+#define HANDLER_CHANGES		2u	/* changes nodes */
 #define HANDLER_ANY_TX		4u	/* tx_id is ignored (WATCH, UNWATCH) */
+#define HANDLER_READS		8u	/* answers from nodes */
 
 #define REQUEST_POOL_SIZE 16384
 
@@ -201,9 +202,9 @@ static int do_transaction_end(struct request *req)
 
 static const struct handler handlers[XS_TYPE_COUNT] = {
 	[XS_CONTROL] = { control_request, HANDLER_PRIVILEGED },
-	[XS_DIRECTORY] = { node_op_directory, 0 },
-	[XS_READ] = { node_op_read, 0 },
-	[XS_GET_PERMS] = { node_op_get_perms, 0 },
+	[XS_DIRECTORY] = { node_op_directory, HANDLER_READS },
+	[XS_READ] = { node_op_read, HANDLER_READS },
+	[XS_GET_PERMS] = { node_op_get_perms, HANDLER_READS },
 	[XS_WATCH] = { do_watch, HANDLER_ANY_TX },
 	[XS_UNWATCH] = { do_unwatch, HANDLER_ANY_TX },
 	[XS_TRANSACTION_START] = { do_transaction_start, 0 },
@@ -220,7 +221,7 @@ static const struct handler handlers[XS_TYPE_COUNT] = {
 	[XS_RESUME] = { domain_request_resume, HANDLER_PRIVILEGED },
 	[XS_SET_TARGET] = { domain_request_set_target, HANDLER_PRIVILEGED },
 	[XS_RESET_WATCHES] = { do_reset_watches, 0 },
-	[XS_DIRECTORY_PART] = { node_op_directory_part, 0 },
+	[XS_DIRECTORY_PART] = { node_op_directory_part, HANDLER_READS },
 };
 
 void server_fire_changes(struct server *server, struct view *view)
@@ -231,35 +232,66 @@ void server_fire_changes(struct server *server, struct view *view)
 		watch_fire_change(server, note);
 }
 
-/* Run a handler that changes nodes, outside or inside a transaction. */
-static int run_changing(struct request *req, const struct handler *h)
+/*
+ * What of a reply the commit's replay must reproduce: all of it, except
+ * DIRECTORY_PART's leading generation, which differs on every change
+ * (also those that do not change the listing).
+ */
+static void reply_for_digest(uint32_t type, const void **reply, uint32_t *len)
+{
+	const char *nul;
+
+	if (type != XS_DIRECTORY_PART || !*len)
+		return;
+	nul = memchr(*reply, '\0', *len);
+	if (!nul)
+		return;
+	*len -= (uint32_t)(nul + 1 - (const char *)*reply);
+	*reply = nul + 1;
+}
+
+/* Run a request that changes nodes outside a transaction: all or nothing. */
+static int run_plain_change(struct request *req, const struct handler *h)
 {
 	struct server *server = req->conn->server;
-	unsigned long before;
-	int err;
+	int err = h->fn(req);
 
-	if (!req->tx) {
-		err = h->fn(req);
-		if (!err)
-			err = view_apply(req->view, domain_account_owner,
-					 server);
-		if (!err)
-			server_fire_changes(server, req->view);
-		return err;
-	}
-	before = view_modifications(req->view);
-	err = h->fn(req);
+	if (!err)
+		err = view_apply(req->view, domain_account_owner, server);
+	if (!err)
+		server_fire_changes(server, req->view);
+	return err;
+}
+
+/*
+ * Run a request that reads or changes nodes inside a transaction, and log
+ * it with its answer for the replay at commit.
+ */
+static int run_in_transaction(struct request *req, const struct handler *h)
+{
+	const struct quota_settings *quota = &req->conn->server->config.quota;
+	struct transaction *tx = req->tx;
+	unsigned long before = view_modifications(req->view);
+	const void *reply;
+	uint32_t reply_len;
+	int err = h->fn(req);
+
 	/* Failed after changing its view: the transaction is half-applied. */
 	if (err && view_modifications(req->view) != before)
-		req->tx->failed = true;
+		tx->failed = true;
+	/* A guest's transaction may touch, and log, only so much. */
 	if (!req->conn->who.privileged &&
-	    view_touched(req->view) > server->config.quota.transaction_nodes) {
-		req->tx->failed = true;
-		err = ENOSPC;
+	    (view_touched(req->view) > quota->transaction_nodes ||
+	     tx->logged >= quota->transaction_nodes)) {
+		tx->failed = true;
+		return ENOSPC;
 	}
-	if (!transaction_log(req->tx, req->hdr.type, req->payload,
-			     req->hdr.len, err))
-		req->tx->failed = true;
+	reply = req->reply;
+	reply_len = req->reply_len;
+	reply_for_digest(req->hdr.type, &reply, &reply_len);
+	if (!transaction_log(tx, req->hdr.type, req->payload, req->hdr.len,
+			     err, reply, reply_len))
+		tx->failed = true;
 	return err;
 }
 
@@ -305,7 +337,12 @@ void dispatch_request(struct connection *conn, const struct xsd_sockmsg *hdr,
 		err = ENOMEM;
 		goto reply;
 	}
-	err = h->flags & HANDLER_CHANGES ? run_changing(&req, h) : h->fn(&req);
+	if (req.tx && h->flags & (HANDLER_CHANGES | HANDLER_READS))
+		err = run_in_transaction(&req, h);
+	else if (h->flags & HANDLER_CHANGES)
+		err = run_plain_change(&req, h);
+	else
+		err = h->fn(&req);
 reply:
 	if (err)
 		reply_error(&req, err);
@@ -318,7 +355,8 @@ reply:
 }
 
 int dispatch_replay(void *arg, struct view *view,
-		    const struct logged_request *logged)
+		    const struct logged_request *logged,
+		    uint32_t *reply_len, uint64_t *reply_digest)
 {
 	struct connection *conn = arg;
 	struct request req = { .conn = conn, .view = view };
@@ -338,6 +376,13 @@ int dispatch_replay(void *arg, struct view *view,
 	memcpy(req.payload, logged->payload, logged->len);
 	req.payload[logged->len] = '\0';
 	err = h->fn(&req);
+	if (!err) {
+		const void *reply = req.reply;
+
+		*reply_len = req.reply_len;
+		reply_for_digest(req.hdr.type, &reply, reply_len);
+		*reply_digest = transaction_reply_digest(reply, *reply_len);
+	}
 	talloc_free(req.ctx);
 	return err;
 }

@@ -140,6 +140,7 @@ int request_strings(const struct request *req, const char **argv, int max);
 void server_fire_changes(struct server *server, struct view *view);
 /* Replay one logged transaction request on @view (transaction_replay_fn). */
 int dispatch_replay(void *conn, struct view *view,
-		    const struct logged_request *logged);
+		    const struct logged_request *logged,
+		    uint32_t *reply_len, uint64_t *reply_digest);
 
 #endif

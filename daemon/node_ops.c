@@ -63,7 +63,7 @@ int node_op_read(struct request *req)
 
 	if (err)
 		return err;
-	node = access_get_node(req, path, PERM_READ, OBSERVE_VALUE, &err);
+	node = access_get_node(req, path, PERM_READ, &err);
 	if (!node)
 		return err;
 	return reply_data(req, node->value, node->value_len);
@@ -77,7 +77,6 @@ static int create_node(struct request *req, const char *path,
 		       const char *value, uint32_t value_len)
 {
 	const struct accessor *who = &req->conn->who;
-	unsigned int observe = who->privileged ? 0 : OBSERVE_PERMS;
 	const struct node *ancestor;
 	struct perm_list perms;
 	struct node *node = NULL;
@@ -85,7 +84,7 @@ static int create_node(struct request *req, const char *path,
 	unsigned int missing;
 	int err;
 
-	base = access_nearest_existing(req, path, observe, &ancestor);
+	base = access_nearest_existing(req, path, &ancestor);
 	if (!base)
 		return ENOMEM;
 	if (!ancestor)
@@ -122,8 +121,8 @@ static int create_node(struct request *req, const char *path,
 		name = talloc_strdup(req->ctx, path_basename(cursor));
 		if (!parent || !name)
 			return ENOMEM;
-		parent_node = view_edit(req->view, parent, CHANGE_CHILDREN);
-		node = view_create(req->view, cursor, &perms, base);
+		parent_node = view_edit(req->view, parent);
+		node = view_create(req->view, cursor, &perms);
 		if (!parent_node || !node || !node_add_child(parent_node, name))
 			return ENOMEM;
 		err = check_node_size(req, parent_node);
@@ -159,11 +158,11 @@ int node_op_write(struct request *req)
 	err = node_path_argument(req, req->payload, false, &path, &relative);
 	if (err)
 		return err;
-	node = access_get_node(req, path, PERM_WRITE, 0, &err);
+	node = access_get_node(req, path, PERM_WRITE, &err);
 	if (!node)
 		return err == ENOENT ? create_node(req, path, value, value_len)
 				     : err;
-	edited = view_edit(req->view, path, CHANGE_VALUE);
+	edited = view_edit(req->view, path);
 	if (!edited || !node_set_value(edited, value, value_len))
 		return ENOMEM;
 	err = check_node_size(req, edited);
@@ -182,30 +181,35 @@ int node_op_mkdir(struct request *req)
 
 	if (err)
 		return err;
-	node = access_get_node(req, path, PERM_WRITE, 0, &err);
+	node = access_get_node(req, path, PERM_WRITE, &err);
 	if (node)
 		return reply_string(req, "OK");
 	return err == ENOENT ? create_node(req, path, NULL, 0) : err;
 }
 
 /*
- * Remove @path and everything below it.  The walk keeps an explicit list
- * instead of recursing, so a deep tree cannot exhaust the stack.
+ * Remove @path and everything below it, and unlink it from @parent_name
+ * unless that is gone.  The walk keeps an explicit list instead of
+ * recursing, so a deep tree cannot exhaust the stack.
  */
 static int remove_subtree(struct request *req, const char *path,
-			  const struct node *top)
+			  const struct node *top, const char *parent_name)
 {
 	char **queue;
 	size_t count = 1, size = 16, i;
-	struct node *parent;
-	char *parent_name;
+	struct node *parent = NULL;
 
-	parent_name = parent_path(req->ctx, path);
-	if (!parent_name)
-		return ENOMEM;
-	parent = view_edit(req->view, parent_name, CHANGE_CHILDREN);
-	if (!parent)
-		return ENOMEM;
+	/*
+	 * A transaction can hold a node whose parent someone else removed
+	 * since it looked: then there is no parent to unlink it from.  Its
+	 * commit is bound to fail with EAGAIN (the replay will not answer
+	 * the same), so the client retries, as it would not after an error.
+	 */
+	if (view_get(req->view, parent_name)) {
+		parent = view_edit(req->view, parent_name);
+		if (!parent)
+			return ENOMEM;
+	}
 
 	queue = talloc_array(req->ctx, char *, size);
 	if (!queue)
@@ -214,7 +218,7 @@ static int remove_subtree(struct request *req, const char *path,
 	if (!queue[0])
 		return ENOMEM;
 	for (i = 0; i < count; i++) {
-		const struct node *node = i ? view_get(req->view, queue[i], 0)
+		const struct node *node = i ? view_get(req->view, queue[i])
 					    : top;
 		const char *child;
 
@@ -241,7 +245,8 @@ static int remove_subtree(struct request *req, const char *path,
 	}
 	for (i = count; i-- > 0;)
 		view_delete(req->view, queue[i]);
-	node_remove_child(parent, path_basename(path));
+	if (parent)
+		node_remove_child(parent, path_basename(path));
 	talloc_free(queue);
 	return 0;
 }
@@ -256,7 +261,7 @@ int node_op_rm(struct request *req)
 		return err;
 	if (strcmp(path, "/") == 0)
 		return EINVAL;
-	node = access_get_node(req, path, PERM_WRITE, 0, &err);
+	node = access_get_node(req, path, PERM_WRITE, &err);
 	if (!node) {
 		if (err != ENOENT)
 			return err;
@@ -264,23 +269,17 @@ int node_op_rm(struct request *req)
 		parent = parent_path(req->ctx, path);
 		if (!parent)
 			return ENOMEM;
-		if (!view_get(req->view, parent, OBSERVE_EXISTENCE))
+		if (!view_get(req->view, parent))
 			return ENOENT;
+		/* Whatever the store gets below it meanwhile is gone for this
+		 * request (and, in a transaction, for the rest of it). */
+		view_delete(req->view, path);
 		return reply_string(req, "OK");
 	}
-	/*
-	 * A transaction can hold a node whose parent someone else removed
-	 * since it looked.  Its commit is bound to fail with EAGAIN (the
-	 * replay will not find the node); answer OK and leave its view alone,
-	 * so that the client gets to that EAGAIN and retries, as it would
-	 * not after an error here.
-	 */
 	parent = parent_path(req->ctx, path);
 	if (!parent)
 		return ENOMEM;
-	if (!view_get(req->view, parent, 0))
-		return reply_string(req, "OK");
-	err = remove_subtree(req, path, node);
+	err = remove_subtree(req, path, node, parent);
 	return err ? err : reply_string(req, "OK");
 }
 
@@ -292,7 +291,7 @@ int node_op_directory(struct request *req)
 
 	if (err)
 		return err;
-	node = access_get_node(req, path, PERM_READ, OBSERVE_CHILDREN, &err);
+	node = access_get_node(req, path, PERM_READ, &err);
 	if (!node)
 		return err;
 	if (node->children_len > XENSTORE_PAYLOAD_MAX)
@@ -315,7 +314,7 @@ int node_op_directory_part(struct request *req)
 	err = node_path_argument(req, argv[0], false, &path, &relative);
 	if (err)
 		return err;
-	node = access_get_node(req, path, PERM_READ, OBSERVE_CHILDREN, &err);
+	node = access_get_node(req, path, PERM_READ, &err);
 	if (!node)
 		return err;
 	offset = (size_t)strtoul(argv[1], NULL, 10);
@@ -372,7 +371,7 @@ int node_op_get_perms(struct request *req)
 		special = watch_special_perms(req->conn->server, path);
 		return special ? reply_perms(req, special) : EINVAL;
 	}
-	node = access_get_node(req, path, PERM_READ, OBSERVE_PERMS, &err);
+	node = access_get_node(req, path, PERM_READ, &err);
 	if (!node)
 		return err;
 	return reply_perms(req, &node->perms);
@@ -419,7 +418,7 @@ int node_op_set_perms(struct request *req)
 		return special ? set_special_perms(req, special, &perms)
 			       : EINVAL;
 	}
-	node = access_get_node(req, path, PERM_WRITE, 0, &err);
+	node = access_get_node(req, path, PERM_WRITE, &err);
 	if (!node)
 		return err;
 	if (!access_is_owner(who, &node->perms))
@@ -429,7 +428,7 @@ int node_op_set_perms(struct request *req)
 		return EPERM;
 	if (!domain_exists(req->conn->server, perms.entries[0].domid))
 		return ENOENT;
-	edited = view_edit(req->view, path, CHANGE_PERMS);
+	edited = view_edit(req->view, path);
 	if (!edited)
 		return ENOMEM;
 	if (!view_note_change(req->view, path, CHANGE_NODE, &edited->perms) ||

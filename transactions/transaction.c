@@ -11,6 +11,7 @@ struct transaction *transaction_new(void *ctx, struct store *store,
 
 	if (!tx)
 		return NULL;
+	talloc_set_name_const(tx, "transaction");
 	tx->id = id;
 	tx->log_tail = &tx->log;
 	tx->view = view_new(tx, store, true);
@@ -21,8 +22,22 @@ struct transaction *transaction_new(void *ctx, struct store *store,
 	return tx;
 }
 
+uint64_t transaction_reply_digest(const void *reply, uint32_t len)
+{
+	const unsigned char *p = reply;
+	uint64_t hash = 0xcbf29ce484222325ULL;
+	uint32_t i;
+
+	for (i = 0; i < len; i++) {
+		hash ^= p[i];
+		hash *= 0x100000001b3ULL;
+	}
+	return hash;
+}
+
 bool transaction_log(struct transaction *tx, uint32_t type,
-		     const char *payload, uint32_t len, int result)
+		     const char *payload, uint32_t len, int result,
+		     const void *reply, uint32_t reply_len)
 {
 	struct logged_request *req = talloc_zero(tx, struct logged_request);
 
@@ -36,8 +51,13 @@ bool transaction_log(struct transaction *tx, uint32_t type,
 	req->type = type;
 	req->len = len;
 	req->result = result;
+	if (!result) {
+		req->reply_len = reply_len;
+		req->reply_digest = transaction_reply_digest(reply, reply_len);
+	}
 	*tx->log_tail = req;
 	tx->log_tail = &req->next;
+	tx->logged++;
 	return true;
 }
 
@@ -54,14 +74,16 @@ int transaction_commit(struct transaction *tx, struct view *commit_view,
 
 	if (tx->failed)
 		return ENOMEM;
-	if (!view_validate(tx->view))
-		return EAGAIN;
 	for (req = tx->log; req; req = req->next) {
-		int result = replay(arg, commit_view, req);
+		uint32_t reply_len = 0;
+		uint64_t digest = 0;
+		int result = replay(arg, commit_view, req, &reply_len, &digest);
 
-		if (result == req->result)
-			continue;
-		return is_resource_error(result) ? result : EAGAIN;
+		if (result != req->result)
+			return is_resource_error(result) ? result : EAGAIN;
+		if (!result && (reply_len != req->reply_len ||
+				digest != req->reply_digest))
+			return EAGAIN;
 	}
 	return 0;
 }

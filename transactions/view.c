@@ -6,9 +6,8 @@
 #include "store/path.h"
 #include "transactions/view.h"
 
-/* Set on an entry whose existence this view decided (created or deleted). */
-#define CHANGE_EXISTENCE OBSERVE_EXISTENCE
-
+/* A plain request touches a node or two: a list is cheapest.  Views that
+ * grow past this many entries also index them by path. */
 #define HASH_THRESHOLD 8
 
 struct view_entry {
@@ -19,24 +18,19 @@ struct view_entry {
 	struct node *base;
 	/* The node as this view sees it now (NULL: absent). */
 	struct node *cur;
-	unsigned int changed;	/* CHANGE_* fields set by this view */
-	unsigned int observed;	/* OBSERVE_* fields to validate at commit */
-	/* Deleted here: store nodes below it are hidden from this view. */
-	bool reset;
-	/* Created here with permissions copied from this path. */
-	char *inherited_from;
+	bool changed;
+	/* Removed here: store nodes below it are hidden from this view. */
+	bool hides_below;
 };
 
 struct view {
 	struct store *store;
 	bool isolated;
-	/* A plain request touches a node or two: a list is cheapest.  Views
-	 * that grow past HASH_THRESHOLD entries also index them by path. */
 	struct view_entry *list, **list_tail;
 	struct view_entry *entries;	/* uthash table, once hashed */
 	bool hashed;
 	unsigned int count;
-	unsigned int resets;
+	unsigned int hiding;		/* entries with hides_below */
 	unsigned long modifications;
 	struct change_note *changes, **changes_tail;
 };
@@ -62,7 +56,8 @@ struct view *view_new(void *ctx, struct store *store, bool isolated)
 	return view;
 }
 
-static struct view_entry *find_entry(struct view *view, const char *path)
+static struct view_entry *find_entry(const struct view *view,
+				     const char *path)
 {
 	struct view_entry *entry;
 
@@ -98,14 +93,14 @@ static void add_entry(struct view *view, struct view_entry *entry)
 	}
 }
 
-/* True if an ancestor of @path was deleted in this view. */
-static bool below_reset(struct view *view, const char *path)
+/* True if an ancestor of @path was removed in this view. */
+static bool hidden_by_removal(struct view *view, const char *path)
 {
 	char *copy;
 	size_t len;
 	bool hidden = false;
 
-	if (!view->resets)
+	if (!view->hiding)
 		return false;
 	copy = talloc_strdup(view, path);
 	if (!copy)
@@ -116,7 +111,7 @@ static bool below_reset(struct view *view, const char *path)
 
 		copy[len] = '\0';
 		entry = find_entry(view, copy);
-		hidden = entry && entry->reset;
+		hidden = entry && entry->hides_below;
 	}
 	talloc_free(copy);
 	return hidden;
@@ -134,17 +129,19 @@ static struct view_entry *load_entry(struct view *view, const char *path)
 	entry->path = talloc_strdup(entry, path);
 	if (!entry->path)
 		goto nomem;
-	if (below_reset(view, path)) {
-		/* This view removed an ancestor: absent by its own doing. */
-		entry->changed = CHANGE_EXISTENCE;
-	} else {
+	if (!hidden_by_removal(view, path)) {
 		entry->base = store_fetch(view->store, entry, path);
 		if (!entry->base && errno != ENOENT)
 			goto nomem;
-		if (entry->base) {
-			/* Reads of unchanged nodes share the base copy. */
-			entry->cur = entry->base;
-		}
+		/* Reads of unchanged nodes share the base copy. */
+		entry->cur = entry->base;
+	} else {
+		/* Absent here by this view's own doing: the store's node (if
+		 * any) is gone once the view applies. */
+		entry->base = store_fetch(view->store, entry, path);
+		if (!entry->base && errno != ENOENT)
+			goto nomem;
+		entry->changed = entry->base != NULL;
 	}
 	add_entry(view, entry);
 	return entry;
@@ -153,83 +150,33 @@ nomem:
 	return NULL;
 }
 
-static void observe(struct view *view, struct view_entry *entry,
-		    unsigned int what);
-
-/* Observations of a node this view created come from what it was made of. */
-static void observe_created(struct view *view, struct view_entry *entry,
-			    unsigned int what)
-{
-	if (entry->reset)
-		return;	/* deleted, then created again: all of it is ours */
-	if ((what & OBSERVE_VALUE && !(entry->changed & CHANGE_VALUE)) ||
-	    what & OBSERVE_CHILDREN || what & OBSERVE_EXISTENCE)
-		entry->observed |= OBSERVE_EXISTENCE;
-	if (what & OBSERVE_PERMS && !(entry->changed & CHANGE_PERMS) &&
-	    entry->inherited_from) {
-		struct view_entry *from = find_entry(view, entry->inherited_from);
-
-		entry->observed |= OBSERVE_EXISTENCE;
-		if (from)
-			observe(view, from, OBSERVE_PERMS);
-	}
-}
-
-static void observe(struct view *view, struct view_entry *entry,
-		    unsigned int what)
-{
-	if (!view->isolated || !what)
-		return;
-	if (entry->changed & CHANGE_EXISTENCE) {
-		if (entry->cur)
-			observe_created(view, entry, what);
-		return;
-	}
-	/* Whatever is read of a node depends on whether it exists. */
-	entry->observed |= OBSERVE_EXISTENCE;
-	if (entry->base)
-		entry->observed |= what & ~entry->changed;
-}
-
-const struct node *view_get(struct view *view, const char *path,
-			    unsigned int observe_what)
+const struct node *view_get(struct view *view, const char *path)
 {
 	struct view_entry *entry = load_entry(view, path);
 
-	if (!entry)
-		return NULL;
-	observe(view, entry, observe_what);
-	return entry->cur;
+	return entry ? entry->cur : NULL;
 }
 
-static bool make_writable(struct view_entry *entry)
+struct node *view_edit(struct view *view, const char *path)
 {
+	struct view_entry *entry = load_entry(view, path);
 	struct node *copy;
 
-	if (entry->cur != entry->base)
-		return true;
-	copy = node_dup(entry, entry->base);
-	if (!copy)
-		return false;
-	entry->cur = copy;
-	return true;
-}
-
-struct node *view_edit(struct view *view, const char *path,
-		       unsigned int fields)
-{
-	struct view_entry *entry = load_entry(view, path);
-
-	if (!entry || !entry->cur || !make_writable(entry))
+	if (!entry || !entry->cur)
 		return NULL;
-	entry->changed |= fields;
+	if (entry->cur == entry->base) {
+		copy = node_dup(entry, entry->base);
+		if (!copy)
+			return NULL;
+		entry->cur = copy;
+	}
+	entry->changed = true;
 	view->modifications++;
 	return entry->cur;
 }
 
 struct node *view_create(struct view *view, const char *path,
-			 const struct perm_list *perms,
-			 const char *inherited_from)
+			 const struct perm_list *perms)
 {
 	struct view_entry *entry = load_entry(view, path);
 	struct node *node;
@@ -239,13 +186,8 @@ struct node *view_create(struct view *view, const char *path,
 	node = node_new(entry, perms);
 	if (!node)
 		return NULL;
-	talloc_free(entry->inherited_from);
-	entry->inherited_from = inherited_from ?
-		talloc_strdup(entry, inherited_from) : NULL;
 	entry->cur = node;
-	/* A new node's value and children are its own; perms come from above. */
-	entry->changed |= CHANGE_EXISTENCE | CHANGE_VALUE | CHANGE_CHILDREN;
-	entry->changed &= ~CHANGE_PERMS;
+	entry->changed = true;
 	view->modifications++;
 	return node;
 }
@@ -254,18 +196,19 @@ void view_delete(struct view *view, const char *path)
 {
 	struct view_entry *entry = load_entry(view, path);
 
-	if (!entry || !entry->cur)
+	if (!entry)
+		return;
+	if (!entry->hides_below) {
+		entry->hides_below = true;
+		view->hiding++;
+	}
+	if (!entry->cur)
 		return;
 	if (entry->cur != entry->base)
 		talloc_free(entry->cur);
 	entry->cur = NULL;
-	entry->changed |= CHANGE_EXISTENCE | CHANGE_VALUE | CHANGE_PERMS |
-			  CHANGE_CHILDREN;
+	entry->changed = true;
 	view->modifications++;
-	if (!entry->reset) {
-		entry->reset = true;
-		view->resets++;
-	}
 }
 
 bool view_note_change(struct view *view, const char *path,
@@ -308,10 +251,25 @@ bool view_note_change(struct view *view, const char *path,
 
 struct change_note *view_changes(struct view *view)
 {
+	struct change_note **link = &view->changes;
+
+	/* Drop notes of nodes that came and went within the view. */
+	while (*link) {
+		struct view_entry *entry = find_entry(view, (*link)->path);
+
+		if (entry && !entry->base && !entry->cur)
+			*link = (*link)->next;
+		else
+			link = &(*link)->next;
+	}
 	return view->changes;
 }
 
-static uint32_t owner_of(const struct node *node);
+static uint32_t owner_of(const struct node *node)
+{
+	return node && node->perms.count ? node->perms.entries[0].domid
+					 : VIEW_NO_OWNER;
+}
 
 long view_owned_delta(const struct view *view, uint32_t domid)
 {
@@ -335,55 +293,6 @@ unsigned long view_modifications(const struct view *view)
 unsigned int view_touched(const struct view *view)
 {
 	return view->count;
-}
-
-/* Empty fields have NULL pointers: memcmp must not see those. */
-static bool same_bytes(const char *a, const char *b, uint32_t a_len,
-		       uint32_t b_len)
-{
-	return a_len == b_len && (a_len == 0 || memcmp(a, b, a_len) == 0);
-}
-
-static bool observation_holds(struct view *view, struct view_entry *entry)
-{
-	struct node *now;
-	bool holds;
-
-	now = store_fetch(view->store, entry, entry->path);
-	if (!now && errno != ENOENT)
-		return false;
-	if (!now || !entry->base) {
-		holds = !now == !entry->base;
-		talloc_free(now);
-		return holds;
-	}
-	holds = now->generation == entry->base->generation ||
-		((!(entry->observed & OBSERVE_VALUE) ||
-		  same_bytes(now->value, entry->base->value, now->value_len,
-			     entry->base->value_len)) &&
-		 (!(entry->observed & OBSERVE_PERMS) ||
-		  perms_equal(&now->perms, &entry->base->perms)) &&
-		 (!(entry->observed & OBSERVE_CHILDREN) ||
-		  same_bytes(now->children, entry->base->children,
-			     now->children_len, entry->base->children_len)));
-	talloc_free(now);
-	return holds;
-}
-
-bool view_validate(struct view *view)
-{
-	struct view_entry *entry;
-
-	for (entry = view->list; entry; entry = entry->next)
-		if (entry->observed && !observation_holds(view, entry))
-			return false;
-	return true;
-}
-
-static uint32_t owner_of(const struct node *node)
-{
-	return node && node->perms.count ? node->perms.entries[0].domid
-					 : VIEW_NO_OWNER;
 }
 
 int view_apply(struct view *view, view_owner_fn owner_fn, void *arg)
@@ -410,7 +319,7 @@ int view_apply(struct view *view, view_owner_fn owner_fn, void *arg)
 		}
 		if (err)
 			return err;
-		if (owner_fn)
+		if (owner_fn && (entry->base || entry->cur))
 			owner_fn(arg, old_owner, old_size, new_owner, new_size);
 	}
 	return 0;

@@ -6,11 +6,9 @@
  * a request that fails half-way (a quota, memory) changes nothing.
  *
  * A transaction runs on an isolated view: each node is read from the store
- * the first time the transaction looks at it and kept from then on, and the
- * view records what the transaction observed of it (existence, value,
- * permissions, children).  view_validate() tells at commit whether every
- * observation still holds; only then is the transaction's outcome the same
- * as if it ran at once at commit time.
+ * the first time the transaction looks at it and kept from then on, with
+ * the transaction's own changes on top; nothing reaches the store until
+ * the commit replays the transaction (transaction.h).
  */
 #ifndef TRANSACTIONS_VIEW_H
 #define TRANSACTIONS_VIEW_H
@@ -20,17 +18,6 @@
 
 #include "store/node.h"
 #include "store/store.h"
-
-/* What a caller depends on when it reads a node (view_get's @observe). */
-#define OBSERVE_EXISTENCE 1u
-#define OBSERVE_VALUE     2u
-#define OBSERVE_PERMS     4u
-#define OBSERVE_CHILDREN  8u
-
-/* What a caller is about to change (view_edit's @fields). */
-#define CHANGE_VALUE    OBSERVE_VALUE
-#define CHANGE_PERMS    OBSERVE_PERMS
-#define CHANGE_CHILDREN OBSERVE_CHILDREN
 
 /* Kinds of change notes, from which watch events are made. */
 enum change_kind {
@@ -49,37 +36,38 @@ struct change_note {
 
 struct view;
 
+/* @isolated: a transaction's view, whose changes make no notes. */
 struct view *view_new(void *ctx, struct store *store, bool isolated);
 
-/*
- * The node at @path as this view sees it, or NULL if absent there.  In an
- * isolated view, records that the caller depends on @observe of it (only
- * for what came from the store, not what the view itself changed).
- */
-const struct node *view_get(struct view *view, const char *path,
-			    unsigned int observe);
+/* The node at @path as this view sees it, or NULL if absent there. */
+const struct node *view_get(struct view *view, const char *path);
 
-/* A writable copy of an existing node, marked changed in @fields. */
-struct node *view_edit(struct view *view, const char *path,
-		       unsigned int fields);
+/* A writable copy of an existing node, marked changed. */
+struct node *view_edit(struct view *view, const char *path);
 
 /*
- * Create a node, absent in this view, with @perms copied from the node at
- * @inherited_from (used only to explain later reads of its permissions).
- * The caller links it into its parent's children.
+ * Create a node, absent in this view, with @perms.  The caller links it
+ * into its parent's children.
  */
 struct node *view_create(struct view *view, const char *path,
-			 const struct perm_list *perms,
-			 const char *inherited_from);
+			 const struct perm_list *perms);
 
-/* Mark the node at @path absent; the caller unlinks it from its parent. */
+/*
+ * Remove the node at @path, if this view has one, and hide whatever the
+ * store holds below @path from this view from now on.  The caller unlinks
+ * it from its parent.
+ */
 void view_delete(struct view *view, const char *path);
 
 /* Record that a change to @path should fire watches once applied. */
 bool view_note_change(struct view *view, const char *path,
 		      enum change_kind kind, const struct perm_list *old_perms);
 
-/* Change notes in the order they were made, one per path and kind. */
+/*
+ * Change notes in the order they were made, one per path.  A node that
+ * was created and removed again within the view has none: nobody outside
+ * ever saw it.
+ */
 struct change_note *view_changes(struct view *view);
 
 /*
@@ -93,9 +81,6 @@ unsigned long view_modifications(const struct view *view);
 
 /* Number of nodes this view has touched (the transaction-nodes quota). */
 unsigned int view_touched(const struct view *view);
-
-/* True if every observation of an isolated view still holds. */
-bool view_validate(struct view *view);
 
 /*
  * Called by view_apply for each node it writes or removes, with the owner
