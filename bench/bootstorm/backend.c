@@ -443,7 +443,19 @@ static void handle(struct event *e)
 
 static void xenwatch_main(void *arg)
 {
-	int err = xs_watch(conn, BACKEND_ROOT, "be");
+	int err;
+
+	if (opt.transport == TRANSPORT_SIM) {
+		/* Dom0's ring outlives this process: forget the watches a
+		 * previous run may have left, as a booting kernel does. */
+		struct xs_op *op = xs_send(conn, 0, XS_RESET_WATCHES, "", 1);
+
+		if (xs_wait(op))
+			stats_failure("backend: reset watches: %s",
+				      strerror(op->err));
+		xs_op_free(op);
+	}
+	err = xs_watch(conn, BACKEND_ROOT, "be");
 
 	if (err)
 		stats_failure("backend: watch %s: %s", BACKEND_ROOT,
@@ -472,7 +484,7 @@ static void xenwatch_main(void *arg)
 
 void backend_start(void)
 {
-	conn = xs_connect_unix(opt.socket, ACTOR_BACKEND);
+	conn = connect_dom0_kernel(ACTOR_BACKEND);
 	if (!conn) {
 		perror("bootstorm: backend connect");
 		exit(2);

@@ -422,15 +422,17 @@ static void guest_main(void *arg)
 		{ "cpu", "cpu" },
 		{ "device", "device" },
 	};
+	/* Linux's setup_shutdown_watcher; libxl made these nodes writable. */
 	static const char *const features[] = {
 		"control/feature-poweroff", "control/feature-reboot",
-		"control/feature-suspend", "control/feature-sysrq",
+		"control/feature-suspend",
 	};
+	const size_t n_watches = sizeof(watches) / sizeof(*watches);
 	struct xs_op *ops[16];
 	size_t n = 0;
 	char p[128];
 
-	g->c = xs_connect_unix(opt.socket, ACTOR_GUEST);
+	g->c = connect_guest(vm);
 	if (!g->c) {
 		vm_fail(vm, "guest: connect: %s", strerror(errno));
 		return;
@@ -445,9 +447,11 @@ static void guest_main(void *arg)
 		ops[n++] = xs_send_write(g->c, 0, p, "1");
 	}
 	for (size_t i = 0; i < n; i++) {
-		check(g, xs_wait(ops[i]), i < 5 ? "watch" : "write",
-		      i < 5 ? watches[i][0] : features[i - 5]);
-		if (i < 5 && !ops[i]->err)
+		bool watch = i < n_watches;
+
+		check(g, xs_wait(ops[i]), watch ? "watch" : "write",
+		      watch ? watches[i][0] : features[i - n_watches]);
+		if (watch && !ops[i]->err)
 			xs_count_watch(g->c, 1);
 		xs_op_free(ops[i]);
 	}

@@ -45,6 +45,9 @@ static void usage(FILE *f)
 "  -j, --json FILE         every metric as JSON\n"
 "      --plot FILE.png     VM start latency over time and its spread\n"
 "  -l, --label NAME        the daemon's name in reports\n"
+"      --sim DIR           sim rings: guests (and dom0's backends) over\n"
+"                          the rings of a daemon run with --sim DIR\n"
+"      --introduce-early   INTRODUCE a domain before writing its nodes\n"
 "      --no-count-nodes    skip the node count with all VMs up\n"
 "      --progress, --no-progress  (default: when stderr is a terminal)\n"
 "  -h, --help\n"
@@ -68,7 +71,7 @@ static unsigned parse_uint(const char *s, const char *what)
 static void parse_options(int argc, char **argv)
 {
 	enum { O_MONITORS = 256, O_SCAN, O_NOSCAN, O_LTIMEOUT, O_STALL,
-	       O_PLOT, O_NOCOUNT, O_PROGRESS, O_NOPROGRESS };
+	       O_PLOT, O_NOCOUNT, O_PROGRESS, O_NOPROGRESS, O_SIM, O_EARLY };
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "pid", required_argument, NULL, 'p' },
@@ -89,6 +92,8 @@ static void parse_options(int argc, char **argv)
 		{ "no-count-nodes", no_argument, NULL, O_NOCOUNT },
 		{ "progress", no_argument, NULL, O_PROGRESS },
 		{ "no-progress", no_argument, NULL, O_NOPROGRESS },
+		{ "sim", required_argument, NULL, O_SIM },
+		{ "introduce-early", no_argument, NULL, O_EARLY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -143,6 +148,8 @@ static void parse_options(int argc, char **argv)
 		case O_NOCOUNT: opt.count_nodes = false; break;
 		case O_PROGRESS: progress = 1; break;
 		case O_NOPROGRESS: progress = 0; break;
+		case O_SIM: opt.sim_dir = optarg; break;
+		case O_EARLY: opt.introduce_early = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -168,7 +175,7 @@ static void parse_options(int argc, char **argv)
 		fprintf(stderr, "xenstore-bootstorm: N and K must be positive\n");
 		exit(2);
 	}
-	opt.transport = TRANSPORT_SOCKETS;
+	opt.transport = opt.sim_dir ? TRANSPORT_SIM : TRANSPORT_SOCKETS;
 	opt.name_scan = scan >= 0 ? scan : opt.profile == PROFILE_LIBXL;
 	opt.monitors = monitors >= 0 ? (enum monitors)monitors :
 		opt.profile == PROFILE_OPTIMIZED ? MONITORS_SHARED

@@ -178,8 +178,8 @@ void report_summary(const struct results *r)
 		       vms_up, secs(boot_ns(r)),
 		       boot_ns(r) ? vms_up / secs(boot_ns(r)) : 0.0);
 	else {
-		printf("  all VMs up after %.3f s (%.1f VM starts/s); teardown %.3f s\n",
-		       secs(boot_ns(r)),
+		printf("  %s%u VMs up after %.3f s (%.1f VM starts/s); teardown %.3f s\n",
+		       vms_up == opt.n ? "all " : "", vms_up, secs(boot_ns(r)),
 		       boot_ns(r) ? vms_up / secs(boot_ns(r)) : 0.0,
 		       secs(teardown_ns(r)));
 	}

@@ -342,15 +342,18 @@ static void create_vm(struct worker *w, struct vm *vm)
 	const char *vbd_be_v[ARRAY_LEN(vbd_be)][2];
 
 	vm->t_create = now_ns();
-	vm->phase = VM_CREATING;	/* xc_domain_create() */
+	hypervisor_create(vm);		/* xc_domain_create() */
 	vms_created++;
+	if (opt.introduce_early)
+		introduce(c, vm);
 	if (!expect(vm, with_tx(c, TX_DOMAIN_MAKE, domain_make, vm),
 		    "transaction", "domain_make"))
 		return;
 	if (!expect(vm, with_tx(c, TX_BUILD_POST, build_post, vm),
 		    "transaction", "build_post"))
 		return;
-	introduce(c, vm);
+	if (!opt.introduce_early)
+		introduce(c, vm);
 
 	fmt(con_fe, "%s/console", vm->dom);
 	fmt(con_be, "/local/domain/0/backend/console/%u/0", vm->domid);

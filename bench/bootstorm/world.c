@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io-xen/sim_guest.h"
 #include "loop.h"
 
 struct options opt;
@@ -148,14 +149,28 @@ static void released(struct xs_op *op, void *arg)
 			      strerror(op->err));
 }
 
-static void fire_release(struct vm *vm)
+/* A command to the sim platform's control socket (blocking, short). */
+static void sim_command(struct vm *vm, const char *verb)
+{
+	char cmd[64], reply[256];
+
+	fmt(cmd, "%s %u", verb, vm->domid);
+	if (sim_control(opt.sim_dir, cmd, reply, sizeof(reply)))
+		vm_fail(vm, "sim platform: %s: %s %s", cmd, strerror(errno),
+			reply);
+}
+
+static void fire_release(struct vm *vm, const char *verb)
 {
 	char buf[64];
 	size_t n = strlen(PROXY_RELEASE) + 1;
 
 	release_fired_at[releases_fired++] = now_ns();
-	if (opt.transport != TRANSPORT_SOCKETS)
-		return;		/* the daemon fires @releaseDomain itself */
+	if (opt.transport != TRANSPORT_SOCKETS) {
+		/* VIRQ_DOM_EXC: the daemon fires @releaseDomain itself. */
+		sim_command(vm, verb);
+		return;
+	}
 	memcpy(buf, PROXY_RELEASE, n);
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%u", vm->domid);
 	xs_send_cb(hypervisor_conn, 0, XS_WRITE, buf, n, released, NULL);
@@ -179,13 +194,25 @@ void hypervisor_stop(void)
 	hypervisor_conn = NULL;
 }
 
+void hypervisor_create(struct vm *vm)
+{
+	vm->phase = VM_CREATING;
+	if (opt.transport != TRANSPORT_SIM)
+		return;
+	/* The store ring's event channel: port 1 in the guest, as INTRODUCE
+	 * names it. */
+	vm->sim = sim_guest_create(opt.sim_dir, vm->domid, 1);
+	if (!vm->sim)
+		vm_fail(vm, "sim platform: create: %s", strerror(errno));
+}
+
 void hypervisor_shutdown(struct vm *vm)
 {
 	vm->phase = VM_SHUTDOWN;
 	vm->t_shutdown = now_ns();
 	vm->shutdown_seq = vms_shutdown;
 	shutdown_list[vms_shutdown++] = vm;
-	fire_release(vm);
+	fire_release(vm, "shutdown");
 }
 
 void hypervisor_destroy(struct vm *vm)
@@ -193,7 +220,49 @@ void hypervisor_destroy(struct vm *vm)
 	vm->phase = VM_GONE;
 	vm->t_gone = now_ns();
 	vms_gone++;
-	fire_release(vm);
+	if (vm->sim) {
+		sim_guest_free(vm->sim);
+		vm->sim = NULL;
+	}
+	fire_release(vm, "destroy");
+}
+
+struct xs_conn *connect_guest(struct vm *vm)
+{
+	struct xs_conn *c;
+
+	if (opt.transport == TRANSPORT_SOCKETS)
+		return xs_connect_unix(opt.socket, ACTOR_GUEST);
+	if (!vm->sim) {
+		errno = ENODEV;
+		return NULL;
+	}
+	c = xs_connect_ring(vm->sim, ACTOR_GUEST);
+	if (c)
+		vm->sim = NULL;
+	return c;
+}
+
+struct xs_conn *connect_dom0_kernel(enum actor actor)
+{
+	struct sim_guest *g;
+	struct xs_conn *c;
+	int port;
+
+	if (opt.transport == TRANSPORT_SOCKETS)
+		return xs_connect_unix(opt.socket, actor);
+	port = sim_guest_dom0_port(opt.sim_dir);
+	if (port < 0) {
+		errno = ENOENT;
+		return NULL;
+	}
+	g = sim_guest_attach(opt.sim_dir, 0, (uint32_t)port);
+	if (!g)
+		return NULL;
+	c = xs_connect_ring(g, actor);
+	if (!c)
+		sim_guest_free(g);
+	return c;
 }
 
 #define MAX_TX_RETRIES 10000

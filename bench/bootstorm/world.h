@@ -13,6 +13,8 @@
 #include "stats.h"
 #include "xsconn.h"
 
+struct sim_guest;
+
 enum profile { PROFILE_XSBENCH, PROFILE_LIBXL, PROFILE_OPTIMIZED };
 enum transport { TRANSPORT_SOCKETS, TRANSPORT_SIM };
 /* Who watches @releaseDomain and destroys a VM that shut down: one xl
@@ -34,7 +36,8 @@ struct options {
 	const char *json, *plot, *label;
 	bool progress;
 	bool count_nodes;
-	const char *sim_dir;
+	const char *sim_dir;		/* sim rings: the platform's DIR */
+	bool introduce_early;		/* INTRODUCE before domain_make */
 };
 extern struct options opt;
 
@@ -98,6 +101,8 @@ struct vm {
 	unsigned shutdown_seq;		/* order in which it shut down */
 	/* the guest's kernel (guest.c) */
 	struct guest *guest;
+	/* sim rings: the domain's ring, until the guest's kernel takes it */
+	struct sim_guest *sim;
 	/* xl's per-VM monitor */
 	struct xs_conn *monitor;
 	bool destroying;
@@ -127,7 +132,10 @@ void vm_check_up(struct vm *vm);
 void vm_fail(struct vm *vm, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* The hypervisor side of VM lifecycle: the guest halted; it was destroyed. */
+/* The hypervisor side of VM lifecycle: the domain is created (sim rings:
+ * the platform creates it and its ring); the guest halted; it was
+ * destroyed. */
+void hypervisor_create(struct vm *vm);
 void hypervisor_shutdown(struct vm *vm);
 void hypervisor_destroy(struct vm *vm);
 void hypervisor_start(void);
@@ -140,6 +148,11 @@ void hypervisor_stop(void);
  * and the VM gets read-write access through the ACL: "n0 b<domid>".
  */
 void vm_owned_perms(char *buf, size_t sz, unsigned domid, const char *others);
+
+/* A connection for a guest's kernel: its own socket, or its ring. */
+struct xs_conn *connect_guest(struct vm *vm);
+/* A connection for dom0's kernel: a socket, or dom0's ring. */
+struct xs_conn *connect_dom0_kernel(enum actor actor);
 
 /* Random numbers from --seed. */
 uint32_t rnd(void);

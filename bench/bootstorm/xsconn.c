@@ -12,15 +12,21 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "io-xen/ring.h"
+#include "io-xen/sim_event.h"
+#include "io-xen/sim_guest.h"
 #include "loop.h"
 
 #define IN_BUF_SIZE (64 * 1024)
-#define MSG_MAX (sizeof(struct xsd_sockmsg) + XENSTORE_PAYLOAD_MAX)
 
 struct xs_conn {
 	struct fd_watch w;		/* first: the loop hands it back */
 	enum actor actor;
-	bool closed;
+	bool closed;		/* no transport any more */
+	bool released;		/* the owner closed it: freed soon */
+	/* A ring of the sim platform instead of a socket; w.fd is then the
+	 * datagram socket the daemon's signals arrive on. */
+	struct sim_guest *ring;
 	/* output */
 	char *out;
 	size_t out_len, out_off, out_cap;
@@ -142,6 +148,36 @@ struct xs_conn *xs_connect_unix(const char *path, enum actor actor)
 	return c;
 }
 
+struct xs_conn *xs_connect_ring(struct sim_guest *g, enum actor actor)
+{
+	struct xs_conn *c = calloc(1, sizeof(*c));
+	int fd = sim_guest_fd(g);
+
+	if (!c)
+		oom();
+	c->in = malloc(IN_BUF_SIZE);
+	if (!c->in)
+		oom();
+	/* The socket stays blocking: a full daemon queue delays a signal,
+	 * never drops it.  Signals are drained with MSG_DONTWAIT. */
+	c->ring = g;
+	c->w.fd = fd;
+	c->w.ready = conn_ready;
+	c->actor = actor;
+	c->next_req_id = 1;
+	if (loop_add_fd(&c->w) < 0) {
+		int e = errno;
+		free(c->in);
+		free(c);
+		errno = e;
+		return NULL;
+	}
+	stats.connections[actor]++;
+	if (actor != ACTOR_HARNESS && ++stats.conns_now > stats.conns_peak)
+		stats.conns_peak = stats.conns_now;
+	return c;
+}
+
 void xs_set_event_handler(struct xs_conn *c, xs_event_fn fn, void *arg)
 {
 	c->on_event = fn;
@@ -198,29 +234,43 @@ static void fail_pending(struct xs_conn *c)
 	c->pend_tail = NULL;
 }
 
-void xs_close(struct xs_conn *c)
+/* The transport goes; the structure stays until its owner closes it. */
+static void shut(struct xs_conn *c)
 {
 	if (c->closed)
 		return;
 	c->closed = true;
 	loop_del_fd(&c->w);
-	close(c->w.fd);
+	if (c->ring)
+		sim_guest_free(c->ring);	/* closes w.fd */
+	else
+		close(c->w.fd);
 	if (c->actor != ACTOR_HARNESS) {
 		stats.conns_now--;
 		stats.watches_now -= c->nwatches;
 	}
 	fail_pending(c);
+}
+
+void xs_close(struct xs_conn *c)
+{
+	if (c->released)
+		return;
+	c->released = true;
+	shut(c);
 	c->next_dead = dead_list;
 	dead_list = c;
 }
 
+/* The daemon went away or broke the protocol: every request now fails
+ * with EPIPE, and the owner still closes the connection. */
 static void lost(struct xs_conn *c, const char *why)
 {
 	if (c->closed)
 		return;
 	stats.lost_connections++;
 	stats_failure("%s connection lost: %s", actor_names[c->actor], why);
-	xs_close(c);
+	shut(c);
 }
 
 static void reap_dead(void)
@@ -244,8 +294,44 @@ static void mark_dirty(struct xs_conn *c)
 	}
 }
 
+static XENSTORE_RING_IDX load_index(const XENSTORE_RING_IDX *idx)
+{
+	return __atomic_load_n(idx, __ATOMIC_ACQUIRE);
+}
+
+/* Requests onto the ring; signal as Linux's xenbus does: only if the
+ * daemon had consumed everything before them. */
+static void ring_flush(struct xs_conn *c)
+{
+	struct xenstore_domain_interface *intf = sim_guest_ring(c->ring);
+
+	while (c->out_off < c->out_len) {
+		XENSTORE_RING_IDX prod = load_index(&intf->req_prod);
+		ssize_t n = ring_guest_write(intf, c->out + c->out_off,
+					     c->out_len - c->out_off);
+
+		if (n < 0) {
+			lost(c, "corrupted ring");
+			return;
+		}
+		if (n == 0)
+			return;	/* full: the daemon signals when it reads */
+		c->out_off += (size_t)n;
+		if (load_index(&intf->req_cons) == prod &&
+		    sim_guest_notify(c->ring) != 0) {
+			lost(c, strerror(errno));
+			return;
+		}
+	}
+	c->out_off = c->out_len = 0;
+}
+
 static void flush(struct xs_conn *c)
 {
+	if (c->ring) {
+		ring_flush(c);
+		return;
+	}
 	while (c->out_off < c->out_len) {
 		/* MSG_NOSIGNAL: a daemon that dies is reported, not SIGPIPE. */
 		ssize_t n = send(c->w.fd, c->out + c->out_off,
@@ -327,10 +413,73 @@ static void handle_msg(struct xs_conn *c, const struct xsd_sockmsg *h,
 	op_complete(op);
 }
 
+static bool parse_input(struct xs_conn *c)
+{
+	size_t off = 0;
+
+	while (c->in_len - off >= sizeof(struct xsd_sockmsg)) {
+		struct xsd_sockmsg h;
+
+		memcpy(&h, c->in + off, sizeof(h));
+		if (h.len > XENSTORE_PAYLOAD_MAX) {
+			lost(c, "oversized message");
+			return false;
+		}
+		if (c->in_len - off < sizeof(h) + h.len)
+			break;
+		handle_msg(c, &h, c->in + off + sizeof(h));
+		if (c->closed)
+			return false;
+		off += sizeof(h) + h.len;
+	}
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
+	return true;
+}
+
+/* Replies off the ring; signal only if the daemon may be waiting for
+ * room (the reply ring was full). */
+static void ring_input(struct xs_conn *c)
+{
+	struct xenstore_domain_interface *intf = sim_guest_ring(c->ring);
+	struct sim_event ev[16];
+
+	/* Take the signals first: a signal means "look at the ring". */
+	while (recv(c->w.fd, ev, sizeof(ev), MSG_DONTWAIT) > 0)
+		;
+	for (;;) {
+		bool was_full = load_index(&intf->rsp_prod) -
+				load_index(&intf->rsp_cons) >= XENSTORE_RING_SIZE;
+		ssize_t n = ring_guest_read(intf, c->in + c->in_len,
+					    IN_BUF_SIZE - c->in_len);
+
+		if (n < 0) {
+			lost(c, "corrupted ring");
+			return;
+		}
+		if (n == 0)
+			break;
+		c->in_len += (size_t)n;
+		if (was_full && sim_guest_notify(c->ring) != 0) {
+			lost(c, strerror(errno));
+			return;
+		}
+		if (!parse_input(c))
+			return;
+	}
+	/* The daemon may have made room for queued requests. */
+	if (c->out_len)
+		ring_flush(c);
+}
+
 static void do_input(struct xs_conn *c)
 {
+	if (c->ring) {
+		ring_input(c);
+		return;
+	}
 	for (;;) {
-		size_t room = IN_BUF_SIZE - c->in_len, off = 0;
+		size_t room = IN_BUF_SIZE - c->in_len;
 		ssize_t n = read(c->w.fd, c->in + c->in_len, room);
 
 		if (n < 0) {
@@ -346,23 +495,8 @@ static void do_input(struct xs_conn *c)
 			return;
 		}
 		c->in_len += (size_t)n;
-		while (c->in_len - off >= sizeof(struct xsd_sockmsg)) {
-			struct xsd_sockmsg h;
-
-			memcpy(&h, c->in + off, sizeof(h));
-			if (h.len > XENSTORE_PAYLOAD_MAX) {
-				lost(c, "oversized message");
-				return;
-			}
-			if (c->in_len - off < sizeof(h) + h.len)
-				break;
-			handle_msg(c, &h, c->in + off + sizeof(h));
-			if (c->closed)
-				return;
-			off += sizeof(h) + h.len;
-		}
-		memmove(c->in, c->in + off, c->in_len - off);
-		c->in_len -= off;
+		if (!parse_input(c))
+			return;
 		/* A short read drained the socket: the edge-triggered epoll
 		 * says when more comes. */
 		if ((size_t)n < room)
@@ -378,7 +512,7 @@ static void conn_ready(struct fd_watch *w, uint32_t events)
 		return;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		do_input(c);
-	if (!c->closed && (events & EPOLLOUT) && c->out_len)
+	if (!c->closed && !c->ring && (events & EPOLLOUT) && c->out_len)
 		flush(c);
 }
 
@@ -680,7 +814,7 @@ static int directory_part(struct xs_conn *c, uint32_t tx, const char *path,
 			return EIO;
 		}
 		if (off == 0) {
-			snprintf(gen, sizeof(gen), "%s", op->data);
+			snprintf(gen, sizeof(gen), "%.31s", op->data);
 		} else if (strcmp(gen, op->data) != 0) {
 			/* The directory changed under us: start over. */
 			xs_op_free(op);

@@ -39,6 +39,11 @@ struct xs_op {
 /* Connect to the daemon's Unix socket; NULL (errno set) on failure. */
 struct xs_conn *xs_connect_unix(const char *path, enum actor actor);
 
+/* Talk over a sim platform guest's ring (io-xen/SIM.md); the connection
+ * owns @g from now on and frees it when closed. */
+struct sim_guest;
+struct xs_conn *xs_connect_ring(struct sim_guest *g, enum actor actor);
+
 void xs_set_event_handler(struct xs_conn *c, xs_event_fn fn, void *arg);
 enum actor xs_actor(const struct xs_conn *c);
 /* Requests sent and not yet answered. */
@@ -46,7 +51,9 @@ unsigned xs_pending(const struct xs_conn *c);
 
 /*
  * Close: requests still in flight complete with EPIPE.  The memory is
- * released later, so closing from an event handler is safe.
+ * released later, so closing from an event handler is safe.  A connection
+ * the daemon dropped stays valid (every request fails with EPIPE) until
+ * its owner closes it.
  */
 void xs_close(struct xs_conn *c);
 
