@@ -12,7 +12,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 import simguest  # noqa: E402
-from xsd import (XS_READ, XS_WRITE, XS_WATCH, XS_SET_PERMS,  # noqa: E402
+from xsd import (XS_READ, XS_WRITE, XS_WATCH, XS_SET_PERMS, XS_MKDIR,  # noqa: E402
                  XS_GET_PERMS, XS_RELEASE, XS_RESUME,
                  XS_IS_DOMAIN_INTRODUCED, XS_SET_TARGET, XS_INTRODUCE,
                  XS_GET_DOMAIN_PATH)
@@ -178,10 +178,11 @@ def main(tap, daemon):
 
     # -- libxl's order: permissions naming the domain, then INTRODUCE -----
     g12 = simguest.Guest(sim, 12)
-    dom0.call(XS_WRITE, b"/local/domain/12/domid\0" b"12")
+    dom0.call(XS_MKDIR, b"/local/domain/12\0")
     got = dom0.call(XS_SET_PERMS, b"/local/domain/12\0n0\0r12\0")
     tap.ok(got == b"OK\0", "a domain not yet introduced can be granted "
            "read (it exists)", got)
+    dom0.call(XS_WRITE, b"/local/domain/12/domid\0" b"12")
     dom0.call(XS_WRITE, b"/local/domain/12/data\0")
     got = dom0.call(XS_SET_PERMS, b"/local/domain/12/data\0n12\0")
     tap.ok(got == b"OK\0", "and be given a node (it exists)", got)
