@@ -27,7 +27,8 @@ die() { say "$*"; exit 1; }
 mkdir -p "$out" "$cache"
 zcat "/boot/xen-$xen_version-amd64.gz" > "$out/xen"
 
-# ---- the kernel, from Debian's package, unpacked into the cache ----
+# ---- the kernel and its Xen modules, from Debian's package, kept in the
+# cache (only those: the whole package unpacks to some 400 MB) ----
 kernel_package() {
 	apt-cache depends linux-image-amd64 2>/dev/null |
 		awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
@@ -47,7 +48,11 @@ if [ ! -f "$kdir/boot/vmlinuz-$release" ]; then
 	(cd "$cache/debs" && { apt-get download -q "$package" ||
 		{ apt-get update -qq && apt-get download -q "$package"; }; }) >&2 ||
 		die "apt-get download $package failed"
-	dpkg-deb -x "$cache"/debs/"$package"_*.deb "$kdir"
+	mkdir -p "$kdir"
+	dpkg-deb --fsys-tarfile "$cache"/debs/"$package"_*.deb |
+		tar -x -C "$kdir" --wildcards "./boot/vmlinuz-$release" \
+			"./lib/modules/$release/kernel/drivers/xen/*" ||
+		die "cannot unpack $package"
 	rm -rf "$cache/debs"
 fi
 cp "$kdir/boot/vmlinuz-$release" "$out/vmlinuz"
