@@ -15,6 +15,8 @@
 /* Room for several pipelined requests: one read can bring a batch. */
 #define INPUT_BUFFER_SIZE (16 * (HEADER_SIZE + XENSTORE_PAYLOAD_MAX))
 #define OUTPUT_INITIAL_SIZE 4096
+/* How often one flush may go back to held guests before returning. */
+#define RESUME_ROUNDS 16
 
 static int connection_destructor(struct connection *conn)
 {
@@ -30,6 +32,8 @@ static int connection_destructor(struct connection *conn)
 		TAILQ_REMOVE(&server->to_flush, conn, flush_link);
 	if (conn->doomed)
 		TAILQ_REMOVE(&server->doomed, conn, doomed_link);
+	if (conn->held)
+		TAILQ_REMOVE(&server->held, conn, held_link);
 	if (conn->domain && conn->domain->conn == conn)
 		conn->domain->conn = NULL;
 	server->connection_count--;
@@ -268,26 +272,6 @@ static void conn_destroy_now(struct connection *conn)
 	talloc_free(conn);
 }
 
-void server_flush(struct server *server)
-{
-	struct connection *conn, *next;
-
-	while (!TAILQ_EMPTY(&server->to_flush)) {
-		conn = TAILQ_FIRST(&server->to_flush);
-		TAILQ_REMOVE(&server->to_flush, conn, flush_link);
-		conn->on_flush_list = false;
-		if (conn->ops)
-			conn_flush(conn);
-	}
-	/* Connections broken while handling others go now, unless a backend
-	 * is still inside a call for them. */
-	for (conn = TAILQ_FIRST(&server->doomed); conn; conn = next) {
-		next = TAILQ_NEXT(conn, doomed_link);
-		if (!conn->busy)
-			conn_destroy_now(conn);
-	}
-}
-
 /*
  * A guest that does not take its replies, or whose data passed its memory
  * quota, is not read until that changes: it cannot grow the daemon.
@@ -303,15 +287,36 @@ static bool conn_may_read(struct connection *conn)
 	return domain_memory(conn->server, conn->domain) <= quota->memory;
 }
 
+static void conn_hold(struct connection *conn)
+{
+	if (conn->held)
+		return;
+	xs_log(LEVEL_DEBUG, "domain %u: not read until it takes its replies "
+	       "or frees memory", conn->who.domid);
+	conn->held = true;
+	TAILQ_INSERT_TAIL(&conn->server->held, conn, held_link);
+}
+
+static void conn_unhold(struct connection *conn)
+{
+	if (!conn->held)
+		return;
+	conn->held = false;
+	TAILQ_REMOVE(&conn->server->held, conn, held_link);
+}
+
 /* Handle complete messages in the input buffer while the peer may be read. */
 static void handle_buffered_input(struct connection *conn)
 {
 	size_t used = 0;
 
-	while (!conn->doomed && conn->in_len - used >= HEADER_SIZE &&
-	       conn_may_read(conn)) {
+	while (!conn->doomed && conn->in_len - used >= HEADER_SIZE) {
 		struct xsd_sockmsg hdr;
 
+		if (!conn_may_read(conn)) {
+			conn_hold(conn);
+			break;
+		}
 		memcpy(&hdr, conn->in_buf + used, HEADER_SIZE);
 		if (hdr.len > XENSTORE_PAYLOAD_MAX) {
 			if (conn->ops && conn->ops->protocol_error)
@@ -336,12 +341,7 @@ static void read_and_handle(struct connection *conn)
 	ssize_t n;
 
 	if (!conn_may_read(conn)) {
-		static unsigned int warned;
-
-		if (!warned++)
-			xs_log(LEVEL_WARNING, "domain %u: not reading until it "
-			       "takes its replies or frees memory",
-			       conn->who.domid);
+		conn_hold(conn);
 		return;
 	}
 	n = conn->ops->read(conn->io, conn->in_buf + conn->in_len,
@@ -351,6 +351,56 @@ static void read_and_handle(struct connection *conn)
 	else if (n > 0)
 		conn->in_len += (size_t)n;
 	handle_buffered_input(conn);
+}
+
+/*
+ * Held guests whose reason went away (replies taken, memory freed by
+ * anyone's change) are read again now: a ring does not signal twice for
+ * what the guest already wrote.  True if any was.
+ */
+static bool resume_held(struct server *server)
+{
+	struct connection *conn, *next;
+	bool resumed = false;
+
+	for (conn = TAILQ_FIRST(&server->held); conn; conn = next) {
+		next = TAILQ_NEXT(conn, held_link);
+		if (conn->doomed || !conn_may_read(conn))
+			continue;
+		conn_unhold(conn);
+		conn->busy++;
+		read_and_handle(conn);
+		conn->busy--;
+		resumed = true;
+		/* Handling may have held or destroyed others: start over. */
+		next = TAILQ_FIRST(&server->held);
+	}
+	return resumed;
+}
+
+void server_flush(struct server *server)
+{
+	struct connection *conn, *next;
+	unsigned int rounds = 0;
+
+	do {
+		while (!TAILQ_EMPTY(&server->to_flush)) {
+			conn = TAILQ_FIRST(&server->to_flush);
+			TAILQ_REMOVE(&server->to_flush, conn, flush_link);
+			conn->on_flush_list = false;
+			if (conn->ops)
+				conn_flush(conn);
+		}
+		/* A guest that keeps up could keep us here: others' turn
+		 * comes after a few rounds; it stays held till the next. */
+	} while (++rounds < RESUME_ROUNDS && resume_held(server));
+	/* Connections broken while handling others go now, unless a backend
+	 * is still inside a call for them. */
+	for (conn = TAILQ_FIRST(&server->doomed); conn; conn = next) {
+		next = TAILQ_NEXT(conn, doomed_link);
+		if (!conn->busy)
+			conn_destroy_now(conn);
+	}
 }
 
 bool conn_input_ready(struct connection *conn)
@@ -371,15 +421,9 @@ bool conn_input_ready(struct connection *conn)
 bool conn_output_ready(struct connection *conn)
 {
 	struct server *server = conn->server;
-	bool was_blocked;
 
 	conn->busy++;
-	was_blocked = !conn_may_read(conn);
 	conn_flush(conn);
-	/* Taking replies may unblock a held-back guest: its ring will not
-	 * signal again for what it already wrote, so read it now. */
-	if (was_blocked && conn_may_read(conn))
-		read_and_handle(conn);
 	server_flush(server);
 	conn->busy--;
 	if (conn->doomed) {

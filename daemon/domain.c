@@ -72,8 +72,33 @@ bool domain_exists(struct server *server, uint32_t domid)
 {
 	struct domain *domain = domain_find(server, domid);
 
-	return domain_is_privileged(server, domid) ||
-	       (domain && domain->introduced);
+	/* Seen alive and not seen dying since: no need to ask Xen again. */
+	if (domain_is_privileged(server, domid) ||
+	    (domain && (domain->introduced || domain->seen_alive)))
+		return true;
+	return domid < DOMID_LIMIT && server->domain_backend &&
+	       server->domain_backend->state(server->domain_backend_data,
+					     domid) != DOMAIN_DYING;
+}
+
+static void mark_seen(struct server *server, struct domain *domain)
+{
+	if (domain->seen_alive)
+		return;
+	domain->seen_alive = true;
+	domain->seen_since = store_next_generation(server->store);
+}
+
+void domain_note_named(struct server *server, uint32_t domid)
+{
+	struct domain *domain = domain_find(server, domid);
+
+	if (domain_is_privileged(server, domid) ||
+	    (domain && domain->seen_alive) || !domain_exists(server, domid))
+		return;
+	domain = domain_get(server, domid);
+	if (domain)
+		mark_seen(server, domain);
 }
 
 struct domain *domain_find_known(struct server *server, uint32_t domid)
@@ -91,8 +116,7 @@ bool domain_perm_is_valid(struct server *server, uint32_t domid,
 	if (domain_is_privileged(server, domid))
 		return true;
 	domain = domain_find(server, domid);
-	return domain && domain->introduced &&
-	       domain->introduced_at <= generation;
+	return domain && domain->seen_alive && domain->seen_since <= generation;
 }
 
 void domain_account_owner(void *arg, uint32_t old_owner, size_t old_size,
@@ -210,7 +234,7 @@ int domain_request_introduce(struct request *req)
 	if (!was_introduced) {
 		domain->introduced = true;
 		domain->shutdown_reported = false;
-		domain->introduced_at = store_next_generation(server->store);
+		mark_seen(server, domain);
 		domain_fire_special(server, "@introduceDomain");
 	}
 	return reply_string(req, "OK");
@@ -387,16 +411,25 @@ void server_check_domains(struct server *server)
 		struct domain *domain = &entry->domain;
 		enum domain_state state;
 
-		if (!domain->introduced || domain->domid == 0)
+		if ((!domain->introduced && !domain->seen_alive) ||
+		    domain_is_privileged(server, domain->domid))
 			continue;
 		state = server->domain_backend->state(
 			server->domain_backend_data, domain->domid);
+		if (!domain->introduced) {
+			/* Named in permissions, never introduced: only its
+			 * death matters, so that its domid is not inherited. */
+			if (state == DOMAIN_DYING)
+				domain->seen_alive = false;
+			continue;
+		}
 		if (state == DOMAIN_SHUTDOWN && !domain->shutdown_reported) {
 			domain->shutdown_reported = true;
 			domain_fire_special(server, "@releaseDomain");
 		} else if (state == DOMAIN_DYING) {
 			xs_log(LEVEL_INFO, "domain %u is gone", domain->domid);
 			domain_forget(server, domain);
+			domain->seen_alive = false;
 			remove_owned_nodes(server, domain);
 		}
 	}
@@ -433,9 +466,7 @@ struct connection *server_connect_domain(struct server *server,
 			talloc_free(old);
 	}
 	domain->conn = conn;
-	if (domid == 0 && !domain->introduced) {
+	if (domid == 0 && !domain->introduced)
 		domain->introduced = true;
-		domain->introduced_at = 0;
-	}
 	return conn;
 }

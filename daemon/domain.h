@@ -14,9 +14,13 @@ struct domain {
 	bool introduced;
 	/* @releaseDomain already fired for its shutdown (until RESUME). */
 	bool shutdown_reported;
-	/* Store generation at introduction: older permissions naming this
-	 * domid were meant for a previous domain with the same number. */
-	uint64_t introduced_at;
+	/*
+	 * Store generation when this domain was first seen alive (named in
+	 * SET_PERMS or introduced); cleared when it dies.  Permissions on
+	 * nodes older than that name a previous domain with the same domid.
+	 */
+	bool seen_alive;
+	uint64_t seen_since;
 	bool has_target;
 	uint32_t target;	/* SET_TARGET: acts for this domain */
 	struct connection *conn;	/* its ring connection, if any */
@@ -43,8 +47,14 @@ struct domain *domain_find_known(struct server *server, uint32_t domid);
 bool domain_perm_is_valid(struct server *server, uint32_t domid,
 			  uint64_t generation);
 
-/* True if @domid may own nodes (SET_PERMS checks the new owner). */
+/*
+ * True if @domid is a live domain: privileged, introduced, or alive as the
+ * ring backend says (libxl hands nodes to a domain before INTRODUCE).
+ */
 bool domain_exists(struct server *server, uint32_t domid);
+
+/* SET_PERMS names @domid: remember since when it is alive, if it is. */
+void domain_note_named(struct server *server, uint32_t domid);
 
 /* True for dom0 and --priv-domid. */
 bool domain_is_privileged(struct server *server, uint32_t domid);

@@ -50,6 +50,10 @@ struct connection {
 	TAILQ_ENTRY(connection) flush_link;	/* server->to_flush */
 	bool on_flush_list;
 	TAILQ_ENTRY(connection) doomed_link;	/* server->doomed */
+	/* Not read for its quota (outstanding replies, memory): on
+	 * server->held until that changes. */
+	bool held;
+	TAILQ_ENTRY(connection) held_link;
 	struct server *server;
 	const struct conn_ops *ops;
 	void *io;
@@ -87,6 +91,8 @@ struct server {
 	TAILQ_HEAD(, connection) to_flush;
 	/* Broken connections waiting for a safe moment to be destroyed. */
 	TAILQ_HEAD(, connection) doomed;
+	/* Guests not read for their quota, looked at again after each batch. */
+	TAILQ_HEAD(, connection) held;
 	unsigned int connection_count;
 	uint32_t next_connection_id;
 	uint64_t now;			/* from server_tick, seconds */

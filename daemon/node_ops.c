@@ -428,6 +428,8 @@ int node_op_set_perms(struct request *req)
 		return EPERM;
 	if (!domain_exists(req->conn->server, perms.entries[0].domid))
 		return ENOENT;
+	for (i = 0; i < perms.count; i++)
+		domain_note_named(req->conn->server, perms.entries[i].domid);
 	edited = view_edit(req->view, path);
 	if (!edited)
 		return ENOMEM;

@@ -67,6 +67,7 @@ struct server *server_new(void *ctx, const struct server_config *config)
 	TAILQ_INIT(&server->connections);
 	TAILQ_INIT(&server->to_flush);
 	TAILQ_INIT(&server->doomed);
+	TAILQ_INIT(&server->held);
 	server->domains = domain_registry_new(server);
 	server->watches = watch_index_new(server);
 	if (!server->domains || !server->watches) {

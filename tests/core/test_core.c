@@ -58,6 +58,11 @@ static const struct domain_backend fake_backend = {
 
 static void start_server(struct fixture *f)
 {
+	unsigned int domid;
+
+	/* No guest exists until a test introduces it. */
+	for (domid = 0; domid < MAX_GUESTS; domid++)
+		f->states[domid] = DOMAIN_DYING;
 	f->server = server_new(f, &f->config);
 	assert_non_null(f->server);
 	server_set_domain_backend(f->server, &fake_backend, f);
@@ -426,6 +431,10 @@ static void test_get_and_set_perms(void **state)
 	/* The owner must be a domain that exists. */
 	assert_int_equal(RQ(f, f->a, 0, XS_SET_PERMS, "/perm", "n7"), ENOENT);
 	assert_string_equal(perms_of(f, f->a, "/perm"), "r0,w5,b7,n9,");
+	/* Existing is enough: libxl hands nodes over before INTRODUCE. */
+	f->states[7] = DOMAIN_RUNNING;
+	OK(f, f->a, 0, XS_SET_PERMS, "/perm", "n7", "r0");
+	assert_string_equal(perms_of(f, f->a, "/perm"), "n7,r0,");
 	assert_int_equal(RQ(f, f->a, 0, XS_GET_PERMS, "/missing"), ENOENT);
 }
 
