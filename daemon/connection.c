@@ -378,22 +378,38 @@ static bool resume_held(struct server *server)
 	return resumed;
 }
 
+static void flush_all(struct server *server)
+{
+	struct connection *conn;
+
+	while (!TAILQ_EMPTY(&server->to_flush)) {
+		conn = TAILQ_FIRST(&server->to_flush);
+		TAILQ_REMOVE(&server->to_flush, conn, flush_link);
+		conn->on_flush_list = false;
+		if (conn->ops)
+			conn_flush(conn);
+	}
+}
+
 void server_flush(struct server *server)
 {
 	struct connection *conn, *next;
 	unsigned int rounds = 0;
 
-	do {
-		while (!TAILQ_EMPTY(&server->to_flush)) {
-			conn = TAILQ_FIRST(&server->to_flush);
-			TAILQ_REMOVE(&server->to_flush, conn, flush_link);
-			conn->on_flush_list = false;
-			if (conn->ops)
-				conn_flush(conn);
+	for (;;) {
+		flush_all(server);
+		if (TAILQ_EMPTY(&server->held))
+			break;
+		/* A guest that keeps up could keep us here: after a few
+		 * rounds, others get their turn and the loop calls back. */
+		if (rounds++ >= RESUME_ROUNDS &&
+		    server->config.hooks.resume_soon) {
+			server->config.hooks.resume_soon(server);
+			break;
 		}
-		/* A guest that keeps up could keep us here: others' turn
-		 * comes after a few rounds; it stays held till the next. */
-	} while (++rounds < RESUME_ROUNDS && resume_held(server));
+		if (!resume_held(server))
+			break;
+	}
 	/* Connections broken while handling others go now, unless a backend
 	 * is still inside a call for them. */
 	for (conn = TAILQ_FIRST(&server->doomed); conn; conn = next) {
@@ -401,6 +417,11 @@ void server_flush(struct server *server)
 		if (!conn->busy)
 			conn_destroy_now(conn);
 	}
+}
+
+void server_resume(struct server *server)
+{
+	server_flush(server);
 }
 
 bool conn_input_ready(struct connection *conn)

@@ -67,6 +67,12 @@ struct server_hooks {
 	void (*trace_close)(void);
 	/* Write a full memory report into @file (CONTROL memreport FILE). */
 	bool (*memreport_to_file)(const void *talloc_root, const char *file);
+	/*
+	 * Call server_resume() soon, from the loop: guests that were held
+	 * back for their quota can be read again, but others get their turn
+	 * first.  Without this hook the core reads them before returning.
+	 */
+	void (*resume_soon)(struct server *server);
 };
 
 struct server_config {
@@ -133,6 +139,9 @@ bool conn_output_ready(struct connection *conn);
 
 /* Destroy a connection from the backend side (it calls ops->destroy). */
 void conn_close(struct connection *conn);
+
+/* Read guests held back for their quota whose reason went away (resume_soon). */
+void server_resume(struct server *server);
 
 /* Number of live connections (for logs and tests). */
 unsigned int server_connection_count(const struct server *server);

@@ -276,6 +276,20 @@ static void on_hangup(evutil_socket_t sig, short what, void *arg)
 		posix_trace_open(NULL);
 }
 
+/* The core asked to be called back for held guests (resume_soon). */
+static struct event *resume_event;
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	server_resume(arg);
+}
+
+static void resume_soon(struct server *server)
+{
+	if (resume_event)
+		event_active(resume_event, EV_TIMEOUT, 0);
+}
+
 /* Once a second: the core expires undelivered watch events. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -323,6 +337,10 @@ static int release_all(struct daemon_state *state, int status)
 			event_free(state->signals[i]);
 	if (state->tick)
 		event_free(state->tick);
+	if (resume_event) {
+		event_free(resume_event);
+		resume_event = NULL;
+	}
 	if (state->base)
 		event_base_free(state->base);
 	posix_log_stop();
@@ -401,6 +419,7 @@ int main(int argc, char **argv)
 	config.hooks.trace_open = posix_trace_open;
 	config.hooks.trace_close = posix_trace_close;
 	config.hooks.memreport_to_file = posix_memreport;
+	config.hooks.resume_soon = resume_soon;
 	if (!opts.internal_db) {
 		config.database_file = database_path(state.root);
 		if (!config.database_file)
@@ -447,6 +466,11 @@ int main(int argc, char **argv)
 		xs_log(LEVEL_INFO, "listening on %s", path);
 	}
 
+	resume_event = event_new(state.base, -1, 0, on_resume, state.server);
+	if (!resume_event) {
+		xs_log(LEVEL_ERROR, "cannot create the resume event");
+		return release_all(&state, 1);
+	}
 	state.signals[0] = add_signal(&state, SIGTERM, on_stop_signal);
 	state.signals[1] = add_signal(&state, SIGINT, on_stop_signal);
 	state.signals[2] = add_signal(&state, SIGHUP, on_hangup);
