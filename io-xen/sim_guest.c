@@ -306,7 +306,7 @@ int sim_guest_recv(struct sim_guest *guest, struct xsd_sockmsg *hdr,
 	drain_signals(guest);
 	for (;;) {
 		size_t want = HEADER_SIZE;
-		bool was_full;
+		XENSTORE_RING_IDX old_cons;
 		ssize_t n;
 
 		if (guest->in_len >= HEADER_SIZE) {
@@ -324,8 +324,7 @@ int sim_guest_recv(struct sim_guest *guest, struct xsd_sockmsg *hdr,
 				return 0;
 			}
 		}
-		was_full = load_index(&intf->rsp_prod) -
-			   load_index(&intf->rsp_cons) >= XENSTORE_RING_SIZE;
+		old_cons = load_index(&intf->rsp_cons);
 		n = ring_guest_read(intf, guest->in + guest->in_len,
 				    want - guest->in_len);
 		if (n < 0) {
@@ -333,9 +332,17 @@ int sim_guest_recv(struct sim_guest *guest, struct xsd_sockmsg *hdr,
 			return -1;
 		}
 		guest->in_len += n;
-		/* Linux's rule: signal only if the daemon may be waiting
-		 * for room. */
-		if (n > 0 && was_full && sim_guest_notify(guest) != 0)
+		/*
+		 * Linux's rule (xb_read): with the new consumer index out,
+		 * look at the producer again and signal if the daemon had
+		 * filled the ring by then: it may be waiting for room.  A
+		 * look taken before the read misses a fill during it, and
+		 * then both sides wait for each other.
+		 */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (n > 0 &&
+		    load_index(&intf->rsp_prod) - old_cons >= XENSTORE_RING_SIZE &&
+		    sim_guest_notify(guest) != 0)
 			return -1;
 		if (n == 0 && wait_signal(guest, deadline) != 0)
 			return -1;

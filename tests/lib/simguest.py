@@ -221,8 +221,12 @@ class Guest:
             out += self.mm[RING_SIZE + off:RING_SIZE + off + chunk]
         if n:
             self.set("rsp_cons", cons + n)
-            # Linux's rule: signal only if the daemon may wait for room.
-            if avail >= RING_SIZE:
+            # Linux's rule (xb_read): with the new consumer index out,
+            # look at the producer again and signal if the daemon had
+            # filled the ring by then: it may be waiting for room.  A
+            # look taken before the read misses a fill during it, and
+            # then both sides wait for each other.
+            if (self.get("rsp_prod") - cons) & 0xffffffff >= RING_SIZE:
                 self.notify()
         return out
 
