@@ -312,7 +312,7 @@ int memconn_call(struct memconn *mc, uint32_t type, uint32_t tx_id,
 }
 
 int memconn_callv(struct memconn *mc, uint32_t type, uint32_t tx_id,
-		  struct memconn_reply *reply, bool raw_last, ...)
+		  struct memconn_reply *reply, int raw_last, ...)
 {
 	char payload[2 * XENSTORE_PAYLOAD_MAX];
 	size_t len = 0;

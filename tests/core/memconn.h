@@ -117,7 +117,7 @@ int memconn_call(struct memconn *mc, uint32_t type, uint32_t tx_id,
  * WRITE value goes out without one).
  */
 int memconn_callv(struct memconn *mc, uint32_t type, uint32_t tx_id,
-		  struct memconn_reply *reply, bool raw_last, ...);
+		  struct memconn_reply *reply, int raw_last, ...);
 
 /*
  * Pop watch events: those kept by memconn_call first, then any complete

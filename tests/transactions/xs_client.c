@@ -269,7 +269,7 @@ int xs_call(struct xs_client *client, uint32_t type, uint32_t tx_id,
 }
 
 int xs_callv(struct xs_client *client, uint32_t type, uint32_t tx_id,
-	     struct xs_reply *reply, bool raw_last, ...)
+	     struct xs_reply *reply, int raw_last, ...)
 {
 	char payload[2 * XENSTORE_PAYLOAD_MAX];
 	size_t len = 0;

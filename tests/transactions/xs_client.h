@@ -63,7 +63,7 @@ int xs_call(struct xs_client *client, uint32_t type, uint32_t tx_id,
  * goes without its NUL when @raw_last (a WRITE value).
  */
 int xs_callv(struct xs_client *client, uint32_t type, uint32_t tx_id,
-	     struct xs_reply *reply, bool raw_last, ...);
+	     struct xs_reply *reply, int raw_last, ...);
 
 /*
  * Make sure every event the daemon queued for this connection so far has
