@@ -94,6 +94,13 @@ void conn_doom(struct connection *conn, const char *why)
 	TAILQ_INSERT_TAIL(&conn->server->doomed, conn, doomed_link);
 }
 
+/* True once the peer has taken any byte of @msg. */
+static bool msg_started(const struct connection *conn,
+			const struct queued_message *msg)
+{
+	return msg->started || msg->start < conn->out_start;
+}
+
 static void forget_message(struct connection *conn, struct queued_message *msg)
 {
 	TAILQ_REMOVE(&conn->queued, msg, link);
@@ -112,7 +119,12 @@ static void compact_output(struct connection *conn)
 		return;
 	memmove(conn->out_buf, conn->out_buf + shift, conn->out_len - shift);
 	TAILQ_FOREACH(msg, &conn->queued, link) {
-		msg->start -= shift;
+		if (msg->start < shift) {
+			msg->started = true;
+			msg->start = 0;
+		} else {
+			msg->start -= shift;
+		}
 		msg->end -= shift;
 	}
 	conn->out_len -= shift;
@@ -220,7 +232,7 @@ bool conn_queue_event(struct connection *conn, const char *path,
 	if (path[0] != '@')
 		TAILQ_FOREACH(msg, &conn->queued, link)
 			if (msg->is_event && msg->len == len &&
-			    msg->start >= conn->out_start &&
+			    !msg_started(conn, msg) &&
 			    memcmp(msg->payload, payload, len) == 0)
 				return true;
 	start = queue_bytes(conn, XS_WATCH_EVENT, 0, 0, payload, len);
@@ -502,7 +514,7 @@ void server_tick(struct server *server, uint64_t now)
 		for (msg = TAILQ_FIRST(&conn->queued); msg; msg = next) {
 			next = TAILQ_NEXT(msg, link);
 			/* Never cut a message the backend has started on. */
-			if (msg->is_event && msg->start >= conn->out_start &&
+			if (msg->is_event && !msg_started(conn, msg) &&
 			    msg->queued_at + timeout < now) {
 				xs_log(LEVEL_DEBUG, "domain %u: dropping a watch "
 				       "event not taken in %llu s",

@@ -39,6 +39,9 @@ struct conn_transaction {
 struct queued_message {
 	TAILQ_ENTRY(queued_message) link;
 	size_t start, end;	/* offsets in the output buffer */
+	/* The peer has taken part of it: never cut or matched again.
+	 * (Once the buffer is compacted, start alone cannot tell.) */
+	bool started;
 	bool is_event;
 	uint64_t queued_at;	/* server time, seconds */
 	uint32_t len;		/* events: payload for de-duplication */
