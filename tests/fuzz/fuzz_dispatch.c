@@ -139,7 +139,12 @@ struct harness {
 	bool memory_limited;	/* allocations in the core may fail */
 	uint64_t now;
 	enum domain_state states[STATE_DOMIDS];
+	/* The core asked for server_resume() from the loop (resume_soon). */
+	bool resume_pending, resuming;
 };
+
+/* The input being run: the server's hooks get no context of their own. */
+static struct harness *current;
 
 #define CHECK(cond, ...)                                                    \
 	do {                                                                \
@@ -198,6 +203,13 @@ static void report_node(const void *ptr, int depth, int max_depth,
 	const char *name = talloc_get_name(ptr);
 
 	*(size_t *)arg += (name ? strlen(name) : 0) + talloc_get_size(ptr);
+}
+
+static void hook_resume_soon(struct server *server)
+{
+	CHECK(current && current->server == server,
+	      "resume_soon for an unknown server");
+	current->resume_pending = true;
 }
 
 static bool hook_memreport_to_file(const void *talloc_root, const char *file)
@@ -631,6 +643,19 @@ static void check_between_calls(struct harness *h)
 	CHECK(server_connection_count(h->server) == alive,
 	      "%u connections in the server, %u alive in the backends",
 	      server_connection_count(h->server), alive);
+	/* Back in the loop: it runs what the core deferred to it. */
+	if (h->resume_pending && !h->resuming) {
+		unsigned int rounds;
+
+		h->resuming = true;
+		for (rounds = 0; h->resume_pending; rounds++) {
+			CHECK(rounds < 100000, "resume_soon asked for ever");
+			h->resume_pending = false;
+			server_resume(h->server);
+			check_between_calls(h);
+		}
+		h->resuming = false;
+	}
 }
 
 /*
@@ -1072,6 +1097,7 @@ static void configure(struct server_config *config, uint8_t flags)
 	config->hooks.trace_open = hook_trace_open;
 	config->hooks.trace_close = hook_trace_close;
 	config->hooks.memreport_to_file = hook_memreport_to_file;
+	config->hooks.resume_soon = hook_resume_soon;
 	if (flags & FLAG_PRIV_DOMID) {
 		config->has_priv_domid = true;
 		config->priv_domid = slot_domids[3];
@@ -1122,6 +1148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t i;
 
 	take_byte(&c, &flags);
+	current = &h;
 	log_set_sink(log_sink);
 	log_set_verbose(flags & FLAG_VERBOSE);
 	trace_set_sink(flags & FLAG_TRACE ? trace_sink : NULL);
@@ -1160,5 +1187,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	trace_set_sink(NULL);
 	log_set_sink(NULL);
 	log_set_verbose(false);
+	current = NULL;
 	return 0;
 }
