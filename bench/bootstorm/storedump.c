@@ -90,7 +90,8 @@ static void visit(struct walk *w, char *path)
 		w->err = err;
 		fprintf(stderr, "bootstorm: directory %s: %s\n", path,
 			strerror(err));
-	} else {
+	} else if (l.len) {
+		/* (An empty listing has no buffer: no arithmetic on NULL.) */
 		for (const char *n = l.buf; n < l.buf + l.len; n += strlen(n) + 1) {
 			size_t len = strlen(path) + strlen(n) + 2;
 			char *child = malloc(len);
