@@ -244,6 +244,10 @@ void report_summary(const struct results *r)
 			any = true;
 		}
 	printf("%s\n", any ? "" : " none");
+	if (stats.oversized_replies)
+		printf("  replies longer than XENSTORE_PAYLOAD_MAX (%d bytes): %llu\n",
+		       XENSTORE_PAYLOAD_MAX,
+		       (unsigned long long)stats.oversized_replies);
 	printf("  verification: %u/%u VMs %s, %u failed, %llu failures, %llu timeouts, "
 	       "%llu lost connections, livelocks %llu, store %s -> %s\n",
 	       vms_up, opt.n, xsb ? "completed" : "up", vms_failed(),
@@ -326,13 +330,15 @@ int report_json(const struct results *r, const char *file)
 	fprintf(f, "\"ok\": %s, \"verification\": {\"vms_up\": %u, "
 		"\"vms_gone\": %u, \"vms_failed\": %u, \"failures\": %llu, "
 		"\"timeouts\": %llu, \"lost_connections\": %llu, "
-		"\"livelocks\": %llu, \"store_checked\": %s, "
+		"\"livelocks\": %llu, \"oversized_replies\": %llu, "
+		"\"store_checked\": %s, "
 		"\"store_differences\": %zu, \"aborted\": %s, \"abort_reason\": ",
 		results_ok(r) ? "true" : "false", vms_up, vms_gone, vms_failed(),
 		(unsigned long long)stats.failures,
 		(unsigned long long)stats.timeouts,
 		(unsigned long long)stats.lost_connections,
 		(unsigned long long)tt.livelocks,
+		(unsigned long long)stats.oversized_replies,
 		r->store_checked ? "true" : "false", r->store_diffs,
 		r->aborted ? "true" : "false");
 	j_str(f, r->abort_reason ? r->abort_reason : "");

@@ -81,6 +81,8 @@ struct stats {
 	struct hist release_latency;	/* @releaseDomain fan-out */
 	/* what went wrong: unexpected replies, timeouts, lost connections */
 	uint64_t failures, timeouts, lost_connections;
+	/* replies longer than XENSTORE_PAYLOAD_MAX (oxenstored on sockets) */
+	uint64_t oversized_replies;
 	uint64_t watches_now, watches_peak;
 	uint64_t conns_now, conns_peak;
 };

@@ -214,17 +214,25 @@ static const char *const host_nodes[][2] = {
 	{ "/local/domain/0/domid", "0" },
 	{ "/vm", "" },
 	{ "/libxl", "" },
+	/* standing only for the optimized toolstack (host_setup's argument) */
+	{ "/local/domain/0/backend/vbd", "" },
+	{ "/local/domain/0/backend/vif", "" },
+	{ "/local/domain/0/backend/console", "" },
 };
+#define N_COMMON_HOST 4
 #define N_HOST (sizeof(host_nodes) / sizeof(*host_nodes))
 static bool host_created[N_HOST];
-static bool local_domain_created;
+static bool local_domain_created, backend_dir_created;
 
-int host_setup(struct xs_conn *c)
+int host_setup(struct xs_conn *c, bool backend_dirs)
 {
+	size_t n = backend_dirs ? N_HOST : N_COMMON_HOST;
 	int err;
 
 	local_domain_created = xs_read(c, 0, "/local/domain", NULL, 0) == ENOENT;
-	for (size_t i = 0; i < N_HOST; i++) {
+	backend_dir_created = backend_dirs &&
+		xs_read(c, 0, "/local/domain/0/backend", NULL, 0) == ENOENT;
+	for (size_t i = 0; i < n; i++) {
 		err = xs_read(c, 0, host_nodes[i][0], NULL, 0);
 		if (err != ENOENT)
 			continue;
@@ -243,6 +251,8 @@ int host_teardown(struct xs_conn *c)
 	for (size_t i = N_HOST; i-- > 0;)
 		if (host_created[i] && xs_rm(c, 0, host_nodes[i][0]))
 			err = EIO;
+	if (backend_dir_created && xs_rm(c, 0, "/local/domain/0/backend"))
+		err = EIO;
 	if (local_domain_created) {
 		if (!host_created[0] || !host_created[1])
 			return err;

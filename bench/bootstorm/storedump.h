@@ -25,8 +25,10 @@ size_t dump_compare(const struct dump *before, const struct dump *after,
 		    size_t show);
 
 /* What a real dom0 has before any VM: /local/domain/0/{name,domid}, /vm,
- * /libxl.  Creates what is missing and remembers it for host_teardown. */
-int host_setup(struct xs_conn *c);
+ * /libxl, and with @backend_dirs the backend type directories (which an
+ * optimized toolstack never removes).  Creates what is missing and
+ * remembers it for host_teardown. */
+int host_setup(struct xs_conn *c, bool backend_dirs);
 int host_teardown(struct xs_conn *c);
 
 /* M running domains (domids 1..M) with a name, for the name scan. */

@@ -483,6 +483,32 @@ static int device_destroy(struct xs_conn *c, uint32_t tx, void *arg)
 	return 0;
 }
 
+/*
+ * The optimized toolstack (xenopsd-like) removes a device's own paths and
+ * its VM's directory under the backend type, and lists nothing: libxl's
+ * empty-parent cleanup lists shared directories that grow with the number
+ * of domains, in transactions that all conflict with each other.
+ */
+static int device_destroy_direct(struct xs_conn *c, uint32_t tx, void *arg)
+{
+	struct dev_paths *d = arg;
+	char parent[160];
+	char *slash;
+	int err;
+
+	fmt(parent, "%s", d->be);
+	slash = strrchr(parent, '/');
+	if (slash)
+		*slash = 0;
+	const char *paths[] = { d->fe, d->be, parent, d->lx };
+	for (size_t i = 0; i < sizeof(paths) / sizeof(*paths); i++) {
+		err = xs_rm(c, tx, paths[i]);
+		if (err && err != ENOENT)
+			return err;
+	}
+	return 0;
+}
+
 static struct device *device_of(struct vm *vm, const char *kind)
 {
 	if (!strcmp(kind, "vbd"))
@@ -541,7 +567,9 @@ void toolstack_destroy(struct xs_conn *c, struct vm *vm)
 				hotplug_remove(d);
 			}
 			/* Consoles just have their entries removed. */
-			expect(vm, with_tx(c, TX_DEVICE_DESTROY, device_destroy,
+			expect(vm, with_tx(c, TX_DEVICE_DESTROY,
+					   opt.profile == PROFILE_OPTIMIZED ?
+					   device_destroy_direct : device_destroy,
 					   &paths), "transaction",
 			       "device destroy");
 		}

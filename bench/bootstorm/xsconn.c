@@ -18,6 +18,10 @@
 #include "loop.h"
 
 #define IN_BUF_SIZE (64 * 1024)
+/* oxenstored answers a socket client with more than XENSTORE_PAYLOAD_MAX
+ * where the C daemon says E2BIG (a long directory): accepted and counted
+ * on sockets, up to this. */
+#define SOCKET_REPLY_MAX (16 * 1024 * 1024)
 
 struct xs_conn {
 	struct fd_watch w;		/* first: the loop hands it back */
@@ -34,7 +38,7 @@ struct xs_conn {
 	struct xs_conn *next_dirty;
 	/* input */
 	char *in;
-	size_t in_len;
+	size_t in_len, in_cap;
 	/* requests in flight, in the order sent: replies come in that order */
 	struct xs_op *pend_head, *pend_tail;
 	unsigned npending;
@@ -130,6 +134,7 @@ struct xs_conn *xs_connect_unix(const char *path, enum actor actor)
 	c->in = malloc(IN_BUF_SIZE);
 	if (!c->in)
 		oom();
+	c->in_cap = IN_BUF_SIZE;
 	c->w.fd = fd;
 	c->w.ready = conn_ready;
 	c->actor = actor;
@@ -158,6 +163,7 @@ struct xs_conn *xs_connect_ring(struct sim_guest *g, enum actor actor)
 	c->in = malloc(IN_BUF_SIZE);
 	if (!c->in)
 		oom();
+	c->in_cap = IN_BUF_SIZE;
 	/* The socket stays blocking: a full daemon queue delays a signal,
 	 * never drops it.  Signals are drained with MSG_DONTWAIT. */
 	c->ring = g;
@@ -268,8 +274,11 @@ static void lost(struct xs_conn *c, const char *why)
 {
 	if (c->closed)
 		return;
-	stats.lost_connections++;
-	stats_failure("%s connection lost: %s", actor_names[c->actor], why);
+	/* Shown apart from other failures (up to 20): they explain the rest. */
+	if (++stats.lost_connections <= 20)
+		fprintf(stderr, "\nbootstorm: %s connection lost: %s\n",
+			actor_names[c->actor], why);
+	stats.failures++;
 	shut(c);
 }
 
@@ -398,6 +407,12 @@ static void handle_msg(struct xs_conn *c, const struct xsd_sockmsg *h,
 		c->pend_tail = prev;
 	op->next = NULL;
 	c->npending--;
+	if (h->len > XENSTORE_PAYLOAD_MAX) {
+		stats.oversized_replies++;
+		op->data = malloc(h->len + 1);
+		if (!op->data)
+			oom();
+	}
 	memcpy(op->data, body, h->len);
 	op->data[h->len] = 0;
 	op->len = h->len;
@@ -421,12 +436,19 @@ static bool parse_input(struct xs_conn *c)
 		struct xsd_sockmsg h;
 
 		memcpy(&h, c->in + off, sizeof(h));
-		if (h.len > XENSTORE_PAYLOAD_MAX) {
+		if (h.len > (c->ring ? XENSTORE_PAYLOAD_MAX : SOCKET_REPLY_MAX)) {
 			lost(c, "oversized message");
 			return false;
 		}
-		if (c->in_len - off < sizeof(h) + h.len)
+		if (c->in_len - off < sizeof(h) + h.len) {
+			if (sizeof(h) + h.len > c->in_cap) {
+				c->in_cap = sizeof(h) + h.len;
+				c->in = realloc(c->in, c->in_cap);
+				if (!c->in)
+					oom();
+			}
 			break;
+		}
 		handle_msg(c, &h, c->in + off + sizeof(h));
 		if (c->closed)
 			return false;
@@ -451,7 +473,7 @@ static void ring_input(struct xs_conn *c)
 		bool was_full = load_index(&intf->rsp_prod) -
 				load_index(&intf->rsp_cons) >= XENSTORE_RING_SIZE;
 		ssize_t n = ring_guest_read(intf, c->in + c->in_len,
-					    IN_BUF_SIZE - c->in_len);
+					    c->in_cap - c->in_len);
 
 		if (n < 0) {
 			lost(c, "corrupted ring");
@@ -479,7 +501,7 @@ static void do_input(struct xs_conn *c)
 		return;
 	}
 	for (;;) {
-		size_t room = IN_BUF_SIZE - c->in_len;
+		size_t room = c->in_cap - c->in_len;
 		ssize_t n = read(c->w.fd, c->in + c->in_len, room);
 
 		if (n < 0) {
@@ -525,6 +547,7 @@ static struct xs_op *op_alloc(void)
 	else if (!(op = malloc(sizeof(*op))))
 		oom();
 	op->next = NULL;
+	op->data = op->buf;
 	op->done = false;
 	op->err = 0;
 	op->len = 0;
@@ -535,6 +558,9 @@ static struct xs_op *op_alloc(void)
 
 void xs_op_free(struct xs_op *op)
 {
+	if (op->data != op->buf)
+		free(op->data);
+	op->data = op->buf;
 	op->next = free_ops;
 	free_ops = op;
 }
@@ -849,11 +875,18 @@ int xs_directory(struct xs_conn *c, uint32_t tx, const char *path,
 	memset(out, 0, sizeof(*out));
 	if (err == E2BIG) {
 		xs_op_free(op);
-		return directory_part(c, tx, path, out);
+		err = directory_part(c, tx, path, out);
+	} else {
+		if (!err && op->len)
+			list_append(out, op->data, op->len);
+		xs_op_free(op);
 	}
-	if (!err && op->len)
-		list_append(out, op->data, op->len);
-	xs_op_free(op);
+	/* Never a NULL buffer: callers walk buf .. buf + len. */
+	if (!out->buf) {
+		out->buf = calloc(1, 1);
+		if (!out->buf)
+			oom();
+	}
 	return err;
 }
 

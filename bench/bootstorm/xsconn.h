@@ -33,7 +33,8 @@ struct xs_op {
 	struct coro *waiter;
 	void (*cb)(struct xs_op *op, void *arg);
 	void *cb_arg;
-	char data[XENSTORE_PAYLOAD_MAX + 1];
+	char *data;		/* buf, or the heap for an oversized reply */
+	char buf[XENSTORE_PAYLOAD_MAX + 1];
 };
 
 /* Connect to the daemon's Unix socket; NULL (errno set) on failure. */
