@@ -6,6 +6,9 @@
  *
  *   floor-server SOCKET_PATH
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* accept4 */
+#endif
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
