@@ -436,13 +436,17 @@ void server_resume(struct server *server)
 	server_flush(server);
 }
 
-bool conn_input_ready(struct connection *conn)
+/*
+ * A backend's call for @conn: do @work, flush everything, and destroy
+ * @conn now if it broke (true if it lives on).  While the call runs,
+ * @conn is busy: handling others must not destroy it under the backend.
+ */
+static bool backend_call(struct connection *conn,
+			 void (*work)(struct connection *conn))
 {
-	struct server *server = conn->server;
-
 	conn->busy++;
-	read_and_handle(conn);
-	server_flush(server);
+	work(conn);
+	server_flush(conn->server);
 	conn->busy--;
 	if (conn->doomed) {
 		conn_destroy_now(conn);
@@ -451,19 +455,14 @@ bool conn_input_ready(struct connection *conn)
 	return true;
 }
 
+bool conn_input_ready(struct connection *conn)
+{
+	return backend_call(conn, read_and_handle);
+}
+
 bool conn_output_ready(struct connection *conn)
 {
-	struct server *server = conn->server;
-
-	conn->busy++;
-	conn_flush(conn);
-	server_flush(server);
-	conn->busy--;
-	if (conn->doomed) {
-		conn_destroy_now(conn);
-		return false;
-	}
-	return true;
+	return backend_call(conn, conn_flush);
 }
 
 void conn_close(struct connection *conn)

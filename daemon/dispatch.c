@@ -81,35 +81,40 @@ void reply_error(struct request *req, int err)
 			   req->hdr.tx_id, name, (uint32_t)strlen(name) + 1);
 }
 
-static int do_watch(struct request *req)
+/* WATCH and UNWATCH: path\0token\0, the path resolved for the caller. */
+static int watch_arguments(struct request *req, char **path,
+			   const char **token, bool *relative)
 {
 	const char *argv[3];
-	char *path;
-	bool relative;
-	int err;
 
 	if (request_strings(req, argv, 3) != 2)
 		return EINVAL;
-	err = node_path_argument(req, argv[0], true, &path, &relative);
-	if (err)
-		return err;
-	err = watch_add(req->conn, path, argv[1], relative, &req->new_watch);
+	*token = argv[1];
+	return node_path_argument(req, argv[0], true, path, relative);
+}
+
+static int do_watch(struct request *req)
+{
+	const char *token;
+	char *path;
+	bool relative;
+	int err = watch_arguments(req, &path, &token, &relative);
+
+	if (!err)
+		err = watch_add(req->conn, path, token, relative,
+				&req->new_watch);
 	return err ? err : reply_string(req, "OK");
 }
 
 static int do_unwatch(struct request *req)
 {
-	const char *argv[3];
+	const char *token;
 	char *path;
 	bool relative;
-	int err;
+	int err = watch_arguments(req, &path, &token, &relative);
 
-	if (request_strings(req, argv, 3) != 2)
-		return EINVAL;
-	err = node_path_argument(req, argv[0], true, &path, &relative);
-	if (err)
-		return err;
-	err = watch_remove(req->conn, path, argv[1]);
+	if (!err)
+		err = watch_remove(req->conn, path, token);
 	return err ? err : reply_string(req, "OK");
 }
 

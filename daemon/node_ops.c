@@ -55,15 +55,22 @@ static int check_node_size(const struct request *req, const struct node *node)
 	return ENOSPC;
 }
 
+/* The node named by the single path argument, if the caller may read it. */
+static const struct node *readable_node(struct request *req, int *err)
+{
+	char *path;
+
+	*err = single_path(req, &path);
+	if (*err)
+		return NULL;
+	return access_get_node(req, path, PERM_READ, err);
+}
+
 int node_op_read(struct request *req)
 {
-	const struct node *node;
-	char *path;
-	int err = single_path(req, &path);
+	int err;
+	const struct node *node = readable_node(req, &err);
 
-	if (err)
-		return err;
-	node = access_get_node(req, path, PERM_READ, &err);
 	if (!node)
 		return err;
 	return reply_data(req, node->value, node->value_len);
@@ -285,13 +292,9 @@ int node_op_rm(struct request *req)
 
 int node_op_directory(struct request *req)
 {
-	const struct node *node;
-	char *path;
-	int err = single_path(req, &path);
+	int err;
+	const struct node *node = readable_node(req, &err);
 
-	if (err)
-		return err;
-	node = access_get_node(req, path, PERM_READ, &err);
 	if (!node)
 		return err;
 	if (node->children_len > XENSTORE_PAYLOAD_MAX)
