@@ -42,6 +42,8 @@ static void usage(FILE *f)
 "                          (default: on for libxl, off for optimized)\n"
 "      --libxl-timeout S   device wait that libxl would fail (default 10)\n"
 "      --stall-timeout S   abort when nothing answers for S (default 60)\n"
+"      --time-limit S      abort a run that lasts longer than S (default:\n"
+"                          none); what was measured is still reported\n"
 "  -j, --json FILE         every metric as JSON\n"
 "      --plot FILE.png     VM start latency over time and its spread\n"
 "  -l, --label NAME        the daemon's name in reports\n"
@@ -71,7 +73,7 @@ static unsigned parse_uint(const char *s, const char *what)
 static void parse_options(int argc, char **argv)
 {
 	enum { O_MONITORS = 256, O_SCAN, O_NOSCAN, O_LTIMEOUT, O_STALL,
-	       O_PLOT, O_NOCOUNT, O_PROGRESS, O_NOPROGRESS, O_SIM, O_EARLY };
+	       O_TIME_LIMIT, O_PLOT, O_NOCOUNT, O_PROGRESS, O_NOPROGRESS, O_SIM, O_EARLY };
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "pid", required_argument, NULL, 'p' },
@@ -86,6 +88,7 @@ static void parse_options(int argc, char **argv)
 		{ "no-name-scan", no_argument, NULL, O_NOSCAN },
 		{ "libxl-timeout", required_argument, NULL, O_LTIMEOUT },
 		{ "stall-timeout", required_argument, NULL, O_STALL },
+		{ "time-limit", required_argument, NULL, O_TIME_LIMIT },
 		{ "json", required_argument, NULL, 'j' },
 		{ "plot", required_argument, NULL, O_PLOT },
 		{ "label", required_argument, NULL, 'l' },
@@ -141,6 +144,10 @@ static void parse_options(int argc, char **argv)
 		case O_STALL:
 			opt.stall_ns = parse_uint(optarg, "timeout") *
 				       1000000000ull;
+			break;
+		case O_TIME_LIMIT:
+			opt.time_limit_ns = parse_uint(optarg, "time limit") *
+					    1000000000ull;
 			break;
 		case 'j': opt.json = optarg; break;
 		case O_PLOT: opt.plot = optarg; break;
@@ -236,6 +243,15 @@ static void progress_tick(void)
 			"in flight, %u created, %u up, %u shut down, %u gone\n",
 			phase_name, xs_inflight(), vms_created, vms_up,
 			vms_shutdown, vms_gone);
+	}
+	/* A livelocking daemon still answers: only a limit ends its run. */
+	if (!res.aborted && !director_done && opt.time_limit_ns && res.t0 &&
+	    now - res.t0 > opt.time_limit_ns) {
+		res.aborted = true;
+		res.abort_reason = "time limit: the run lasted longer than --time-limit";
+		fprintf(stderr, "\nxenstore-bootstorm: time limit in %s: %u created, "
+			"%u up, %u shut down, %u gone\n", phase_name,
+			vms_created, vms_up, vms_shutdown, vms_gone);
 	}
 	last_req = req;
 	last_t = now;
@@ -526,7 +542,8 @@ int main(int argc, char **argv)
 	}
 	progress_end();
 	if (res.aborted && !res.t_boot_end) {
-		res.t_boot_end = last_t_up();
+		/* Not all up: the boot took at least until the abort. */
+		res.t_boot_end = vms_up == opt.n ? last_t_up() : now_ns();
 		res.req_at_boot_end = stats_measured_requests();
 	}
 	report_summary(&res);

@@ -33,6 +33,7 @@ struct options {
 	unsigned seed;
 	uint64_t libxl_timeout_ns;	/* libxl gives up on a device after this */
 	uint64_t stall_ns;		/* no reply or event for this long: stuck */
+	uint64_t time_limit_ns;		/* a run longer than this is aborted */
 	const char *json, *plot, *label;
 	bool progress;
 	bool count_nodes;
