@@ -12,8 +12,6 @@
 #include "daemon/watch.h"
 
 #define HEADER_SIZE sizeof(struct xsd_sockmsg)
-/* Room for several pipelined requests: one read can bring a batch. */
-#define INPUT_BUFFER_SIZE (16 * (HEADER_SIZE + XENSTORE_PAYLOAD_MAX))
 #define OUTPUT_INITIAL_SIZE 4096
 /* How often one flush may go back to held guests before returning. */
 #define RESUME_ROUNDS 16
@@ -51,10 +49,9 @@ struct connection *server_connect(struct server *server,
 	if (!conn)
 		return NULL;
 	talloc_set_name_const(conn, "connection");
-	conn->in_buf = talloc_size(conn, INPUT_BUFFER_SIZE);
 	conn->out_buf = talloc_size(conn, OUTPUT_INITIAL_SIZE);
 	conn->domain = domain_get(server, domid);
-	if (!conn->in_buf || !conn->out_buf || !conn->domain) {
+	if (!conn->out_buf || !conn->domain) {
 		talloc_free(conn);
 		return NULL;
 	}
@@ -317,52 +314,84 @@ static void conn_unhold(struct connection *conn)
 	TAILQ_REMOVE(&conn->server->held, conn, held_link);
 }
 
-/* Handle complete messages in the input buffer while the peer may be read. */
-static void handle_buffered_input(struct connection *conn)
+/* Handle the complete messages of @buf while the peer may be read; returns
+ * how many bytes were handled. */
+static size_t handle_messages(struct connection *conn, const char *buf,
+			      size_t len)
 {
 	size_t used = 0;
 
-	while (!conn->doomed && conn->in_len - used >= HEADER_SIZE) {
+	while (!conn->doomed && len - used >= HEADER_SIZE) {
 		struct xsd_sockmsg hdr;
 
 		if (!conn_may_read(conn)) {
 			conn_hold(conn);
 			break;
 		}
-		memcpy(&hdr, conn->in_buf + used, HEADER_SIZE);
+		memcpy(&hdr, buf + used, HEADER_SIZE);
 		if (hdr.len > XENSTORE_PAYLOAD_MAX) {
 			if (conn->ops && conn->ops->protocol_error)
 				conn->ops->protocol_error(conn->io);
 			conn_doom(conn, "request longer than 4096 bytes");
 			break;
 		}
-		if (conn->in_len - used < HEADER_SIZE + hdr.len)
+		if (len - used < HEADER_SIZE + hdr.len)
 			break;
-		dispatch_request(conn, &hdr, conn->in_buf + used + HEADER_SIZE);
+		dispatch_request(conn, &hdr, buf + used + HEADER_SIZE);
 		used += HEADER_SIZE + hdr.len;
 	}
-	if (used) {
-		memmove(conn->in_buf, conn->in_buf + used, conn->in_len - used);
-		conn->in_len -= used;
-	}
+	return used;
 }
 
-/* Read what the backend has, if the peer may be read, and handle it. */
+/* What a read left unhandled stays with the connection, in a buffer of
+ * its exact size (counted in the guest's memory quota). */
+static void keep_unhandled(struct connection *conn, const char *rest,
+			   size_t len)
+{
+	char *kept = NULL;
+
+	if (len) {
+		kept = talloc_memdup(conn, rest, len);
+		if (!kept) {
+			conn_doom(conn, "out of memory for input");
+			len = 0;
+		}
+	}
+	talloc_free(conn->in_buf);
+	conn->in_buf = kept;
+	conn->in_len = len;
+}
+
+/*
+ * Read what the backend has, if the peer may be read, and handle it: in
+ * the server's read buffer, after what the connection had kept.
+ */
 static void read_and_handle(struct connection *conn)
 {
+	struct server *server = conn->server;
+	char *buf = server->read_buf;
+	size_t len = conn->in_len, used;
 	ssize_t n;
 
-	if (!conn_may_read(conn)) {
+	/* server->reading: never nested today (reads start only from a
+	 * backend's call or a flush); if it were, read this one later. */
+	if (!conn_may_read(conn) || server->reading) {
 		conn_hold(conn);
 		return;
 	}
-	n = conn->ops->read(conn->io, conn->in_buf + conn->in_len,
-			    INPUT_BUFFER_SIZE - conn->in_len);
+	server->reading = true;
+	if (len)
+		memcpy(buf, conn->in_buf, len);
+	n = conn->ops->read(conn->io, buf + len, READ_BUFFER_SIZE - len);
 	if (n < 0)
 		conn_doom(conn, "peer closed the connection");
-	else if (n > 0)
-		conn->in_len += (size_t)n;
-	handle_buffered_input(conn);
+	else
+		len += (size_t)n;
+	used = handle_messages(conn, buf, len);
+	/* Nothing read, nothing handled: what it kept is still right. */
+	if (used || len != conn->in_len)
+		keep_unhandled(conn, buf + used, len - used);
+	server->reading = false;
 }
 
 /*

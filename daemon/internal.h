@@ -64,7 +64,8 @@ struct connection {
 	struct domain *domain;
 	struct accessor who;
 
-	/* Input: bytes read but not yet handled. */
+	/* Input read but not yet handled (a partial message, or requests
+	 * of a held guest), NULL when there is none. */
 	char *in_buf;
 	size_t in_len;
 
@@ -105,6 +106,10 @@ struct server {
 	struct connection *internal;
 	struct watch_index *watches;
 	struct domain_registry *domains;
+	/* Every read goes here first, one at a time: connections keep only
+	 * what a read left unhandled, so an idle one costs no input buffer. */
+	char *read_buf;
+	bool reading;
 };
 
 /* One request being handled. */
@@ -123,6 +128,8 @@ struct request {
 };
 
 /* connection.c */
+/* Room for several pipelined requests: one read can bring a batch. */
+#define READ_BUFFER_SIZE (16 * (sizeof(struct xsd_sockmsg) + XENSTORE_PAYLOAD_MAX))
 void conn_queue_message(struct connection *conn, uint32_t type,
 			uint32_t req_id, uint32_t tx_id,
 			const void *payload, uint32_t len);

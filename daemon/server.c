@@ -70,7 +70,8 @@ struct server *server_new(void *ctx, const struct server_config *config)
 	TAILQ_INIT(&server->held);
 	server->domains = domain_registry_new(server);
 	server->watches = watch_index_new(server);
-	if (!server->domains || !server->watches) {
+	server->read_buf = talloc_size(server, READ_BUFFER_SIZE);
+	if (!server->domains || !server->watches || !server->read_buf) {
 		talloc_free(server);
 		errno = ENOMEM;
 		return NULL;

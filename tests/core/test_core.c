@@ -1863,6 +1863,49 @@ static void test_guest_is_not_read_while_replies_wait(void **state)
 	assert_string_equal(read_value(f, f->a, 0, "/local/domain/5/q/24"), "");
 }
 
+/*
+ * A request may come in pieces, and a piece may end a request and start
+ * the next; what a read leaves unhandled is all a connection keeps for
+ * input, so an idle one holds no input buffer.
+ */
+static void test_requests_in_pieces_and_idle_input_memory(void **state)
+{
+	struct fixture *f = *state;
+	struct connection *conn = memconn_connection(f->b);
+	size_t idle = talloc_total_size(conn), len = 0;
+	struct xsd_sockmsg hdr;
+	char payload[XENSTORE_PAYLOAD_MAX + 1];
+	char bytes[256];
+
+	/* The output buffer and the bookkeeping, not 64 KiB of input. */
+	assert_true(idle < 8192);
+	for (uint32_t i = 0; i < 2; i++) {
+		static const char req[] = "/piece\0value";
+		struct xsd_sockmsg h = {
+			.type = XS_WRITE, .req_id = 7 + i, .len = sizeof(req) - 1,
+		};
+
+		memcpy(bytes + len, &h, sizeof(h));
+		memcpy(bytes + len + sizeof(h), req, sizeof(req) - 1);
+		len += sizeof(h) + sizeof(req) - 1;
+	}
+	/* Half a header, then the rest of the first request and a part of
+	 * the second, then the end of the second. */
+	assert_true(memconn_send_bytes(f->b, bytes, 8));
+	assert_false(memconn_recv(f->b, &hdr, payload));
+	assert_true(talloc_total_size(conn) >= idle + 8);
+	assert_true(memconn_send_bytes(f->b, bytes + 8, len - 8 - 3));
+	assert_true(memconn_recv(f->b, &hdr, payload));
+	assert_int_equal(hdr.req_id, 7);
+	assert_false(memconn_recv(f->b, &hdr, payload));
+	assert_true(memconn_send_bytes(f->b, bytes + len - 3, 3));
+	assert_true(memconn_recv(f->b, &hdr, payload));
+	assert_int_equal(hdr.type, XS_WRITE);
+	assert_int_equal(hdr.req_id, 8);
+	assert_string_equal(read_value(f, f->a, 0, "/piece"), "value");
+	assert_int_equal(talloc_total_size(conn), idle);
+}
+
 /* Events a guest leaves untaken expire; replies never do. */
 static void test_undelivered_guest_events_expire(void **state)
 {
@@ -2019,7 +2062,8 @@ int main(void)
 		TEST(test_set_target),
 		TEST(test_guest_node_accounting_stays_exact),
 		TEST(test_guest_is_not_read_while_replies_wait),
-		TEST(test_undelivered_guest_events_expire),
+		TEST(test_requests_in_pieces_and_idle_input_memory),
+	TEST(test_undelivered_guest_events_expire),
 		TEST(test_reset_forgets_input_output_watches_transactions),
 		TEST(test_domain_requests_need_a_backend),
 		/* Last: under UBSan a failure here ends the program. */
