@@ -13,6 +13,7 @@ struct watch_bucket {
 	UT_hash_handle hh;
 	char *path;
 	LIST_HEAD(, watch) watches;
+	unsigned int count;
 };
 
 struct watch_index {
@@ -100,11 +101,40 @@ static int watch_destroy(struct watch *watch)
 		domain->watch_bytes -= watch_bytes(watch);
 	}
 	index->count--;
+	bucket->count--;
 	if (LIST_EMPTY(&bucket->watches)) {
 		HASH_DEL(index->buckets, bucket);
 		talloc_free(bucket);
 	}
 	return 0;
+}
+
+/*
+ * @conn's watch of @path with @token, through the path's watchers or the
+ * connection's watches, whichever are fewer: dom0's backends hold a watch
+ * per device, and @releaseDomain can have a watcher per VM.
+ */
+static struct watch *find_watch(struct connection *conn, const char *path,
+				const char *token)
+{
+	struct watch_bucket *bucket = find_bucket(conn->server->watches, path,
+						  strlen(path));
+	struct watch *watch;
+
+	if (!bucket)
+		return NULL;
+	if (bucket->count < conn->watch_count) {
+		LIST_FOREACH(watch, &bucket->watches, bucket_link)
+			if (watch->conn == conn &&
+			    strcmp(watch->token, token) == 0)
+				return watch;
+		return NULL;
+	}
+	LIST_FOREACH(watch, &conn->watches, conn_link)
+		if (strcmp(watch->path, path) == 0 &&
+		    strcmp(watch->token, token) == 0)
+			return watch;
+	return NULL;
 }
 
 int watch_add(struct connection *conn, const char *path, const char *token,
@@ -114,10 +144,8 @@ int watch_add(struct connection *conn, const char *path, const char *token,
 	struct watch_bucket *bucket;
 	struct watch *watch;
 
-	LIST_FOREACH(watch, &conn->watches, conn_link)
-		if (strcmp(watch->path, path) == 0 &&
-		    strcmp(watch->token, token) == 0)
-			return EEXIST;
+	if (find_watch(conn, path, token))
+		return EEXIST;
 	if (!conn->who.privileged && conn->domain &&
 	    conn->domain->watches >= conn->server->config.quota.watches)
 		return E2BIG;
@@ -148,6 +176,7 @@ int watch_add(struct connection *conn, const char *path, const char *token,
 	watch->bucket = bucket;
 	LIST_INSERT_HEAD(&conn->watches, watch, conn_link);
 	LIST_INSERT_HEAD(&bucket->watches, watch, bucket_link);
+	bucket->count++;
 	conn->watch_count++;
 	if (conn->domain) {
 		conn->domain->watches++;
@@ -161,16 +190,12 @@ int watch_add(struct connection *conn, const char *path, const char *token,
 
 int watch_remove(struct connection *conn, const char *path, const char *token)
 {
-	struct watch *watch;
+	struct watch *watch = find_watch(conn, path, token);
 
-	LIST_FOREACH(watch, &conn->watches, conn_link) {
-		if (strcmp(watch->path, path) == 0 &&
-		    strcmp(watch->token, token) == 0) {
-			talloc_free(watch);
-			return 0;
-		}
-	}
-	return ENOENT;
+	if (!watch)
+		return ENOENT;
+	talloc_free(watch);
+	return 0;
 }
 
 void watch_remove_all(struct connection *conn)

@@ -298,6 +298,32 @@ static void test_unwatch(void **state)
 	assert_string_equal(drain_events(f->watcher), "");
 }
 
+/* The same rules for a connection with many watches, where the path's
+ * few watchers are looked at instead of the connection's many watches. */
+static void test_duplicates_among_many_watches(void **state)
+{
+	struct fixture *f = *state;
+	char path[32];
+
+	for (int i = 0; i < 20; i++) {
+		snprintf(path, sizeof(path), "/many/%d", i);
+		watch(f->watcher, path, "t");
+	}
+	watch(f->writer, "/shared", "t");
+	/* Another connection's watch with the same path and token. */
+	watch(f->watcher, "/shared", "t");
+	assert_int_equal(call(f->watcher, XS_WATCH, "/shared", "t"), EEXIST);
+	assert_int_equal(call(f->watcher, XS_WATCH, "/many/7", "t"), EEXIST);
+	watch(f->watcher, "/shared", "u");
+	call_ok(f->watcher, XS_UNWATCH, "/shared", "t");
+	assert_int_equal(call(f->watcher, XS_UNWATCH, "/shared", "t"), ENOENT);
+	assert_int_equal(call(f->watcher, XS_UNWATCH, "/many/20", "t"), ENOENT);
+	call_ok(f->watcher, XS_UNWATCH, "/many/19", "t");
+	call_ok(f->watcher, XS_WRITE, "/shared", "v");
+	assert_string_equal(drain_events(f->watcher), "u=/shared");
+	assert_string_equal(drain_events(f->writer), "t=/shared");
+}
+
 static void test_unwatch_then_watch_again(void **state)
 {
 	struct fixture *f = *state;
@@ -452,6 +478,7 @@ int main(void)
 		TEST(test_relative_watch_on_removed_descendant),
 		TEST(test_duplicate_watch_is_eexist),
 		TEST(test_unwatch),
+		TEST(test_duplicates_among_many_watches),
 		TEST(test_unwatch_then_watch_again),
 		TEST(test_reset_watches_drops_them_all),
 		TEST(test_many_unrelated_watches),
