@@ -4,15 +4,16 @@
 #include "store/node.h"
 
 /*
- * Record layout: header, then perms.count entries, the value bytes and the
- * children bytes.  Host byte order: the database is private to one daemon.
+ * Record layout: header, then perms.count entries, the value bytes, the
+ * children bytes and @padding zero bytes (room for the record to grow in
+ * place).  Host byte order: the database is private to one daemon.
  */
 struct node_record_header {
 	uint64_t generation;
 	uint32_t perm_count;
 	uint32_t value_len;
 	uint32_t children_len;
-	uint32_t reserved;
+	uint32_t padding;
 };
 
 struct node *node_new(void *ctx, const struct perm_list *perms)
@@ -147,13 +148,14 @@ size_t node_record_size(const struct node *node)
 	       node->value_len + node->children_len;
 }
 
-void node_encode(const struct node *node, void *record)
+void node_encode(const struct node *node, void *record, uint32_t padding)
 {
 	struct node_record_header hdr = {
 		.generation = node->generation,
 		.perm_count = node->perms.count,
 		.value_len = node->value_len,
 		.children_len = node->children_len,
+		.padding = padding,
 	};
 	char *p = record;
 
@@ -166,6 +168,8 @@ void node_encode(const struct node *node, void *record)
 	p += hdr.value_len;
 	if (hdr.children_len)
 		memcpy(p, node->children, hdr.children_len);
+	p += hdr.children_len;
+	memset(p, 0, padding);
 }
 
 struct node *node_decode(void *ctx, const void *record, size_t len)
@@ -179,7 +183,8 @@ struct node *node_decode(void *ctx, const void *record, size_t len)
 		return NULL;
 	memcpy(&hdr, p, sizeof(hdr));
 	perm_bytes = (size_t)hdr.perm_count * sizeof(struct node_perm);
-	if (len != sizeof(hdr) + perm_bytes + hdr.value_len + hdr.children_len)
+	if (len != sizeof(hdr) + perm_bytes + hdr.value_len +
+		   hdr.children_len + hdr.padding)
 		return NULL;
 	node = talloc_zero(ctx, struct node);
 	if (!node)

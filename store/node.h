@@ -47,9 +47,10 @@ const char *node_next_child(const struct node *node, const char *child);
 /* Size charged against the node-size quota (value, children, permissions). */
 size_t node_quota_size(const struct node *node);
 
-/* Record encoding for the database. */
+/* Record encoding for the database: node_record_size() bytes, then
+ * @padding zero bytes that decoding skips. */
 size_t node_record_size(const struct node *node);
-void node_encode(const struct node *node, void *record);
+void node_encode(const struct node *node, void *record, uint32_t padding);
 struct node *node_decode(void *ctx, const void *record, size_t len);
 
 #endif

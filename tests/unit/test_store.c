@@ -249,7 +249,7 @@ static void test_encode_decode_round_trip(void **state)
 	size = node_record_size(node);
 	record = talloc_size(f->ctx, size);
 	assert_non_null(record);
-	node_encode(node, record);
+	node_encode(node, record, 0);
 	got = node_decode(f->ctx, record, size);
 	assert_non_null(got);
 	assert_nodes_equal(got, node);
@@ -266,14 +266,19 @@ static void test_decode_rejects_bad_lengths(void **state)
 
 	assert_true(node_add_child(node, "c"));
 	size = node_record_size(node);
-	record = talloc_size(f->ctx, size + 1);
+	record = talloc_size(f->ctx, size + 8);
 	assert_non_null(record);
-	node_encode(node, record);
+	node_encode(node, record, 0);
 	assert_null(node_decode(f->ctx, record, size - 1));
 	assert_null(node_decode(f->ctx, record, size + 1));
 	assert_null(node_decode(f->ctx, record, 3));
 	assert_null(node_decode(f->ctx, record, 0));
 	assert_non_null(node_decode(f->ctx, record, size));
+	/* With room to grow: exactly the padding the header says. */
+	node_encode(node, record, 7);
+	assert_null(node_decode(f->ctx, record, size));
+	assert_null(node_decode(f->ctx, record, size + 8));
+	assert_non_null(node_decode(f->ctx, record, size + 7));
 }
 
 static void test_children_keep_creation_order(void **state)
@@ -346,6 +351,40 @@ static void test_many_children_round_trip(void **state)
 		seen++;
 	}
 	assert_int_equal(seen, 4999);
+}
+
+/* A directory stored after each child it gains, then each it loses, as a
+ * bootstorm does: every version reads back exactly, whatever room the
+ * store keeps for it to grow in place. */
+static void test_growing_directory_round_trips(void **state)
+{
+	struct fixture *f = *state;
+	struct node *node = make_node(f->ctx, "v", 1), *got;
+	unsigned int i;
+
+	for (i = 0; i < 1200; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "child%u", i);
+		assert_true(node_add_child(node, name));
+		assert_int_equal(store_put(f->store, "/dir", node), 0);
+		got = store_fetch(f->store, f->ctx, "/dir");
+		assert_non_null(got);
+		assert_nodes_equal(got, node);
+		talloc_free(got);
+	}
+	for (i = 0; i < 1200; i += 2) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "child%u", i);
+		node_remove_child(node, name);
+		assert_int_equal(store_put(f->store, "/dir", node), 0);
+		got = store_fetch(f->store, f->ctx, "/dir");
+		assert_non_null(got);
+		assert_nodes_equal(got, node);
+		talloc_free(got);
+	}
+	assert_int_equal(store_node_count(f->store), 1);
 }
 
 static void test_dup_is_deep(void **state)
@@ -555,6 +594,7 @@ int main(void)
 		TEST(test_children_keep_creation_order),
 		TEST(test_child_removal),
 		TEST(test_many_children_round_trip),
+		TEST(test_growing_directory_round_trips),
 		TEST(test_dup_is_deep),
 		TEST(test_quota_size_counts_every_part),
 		TEST(test_generations_increase),
