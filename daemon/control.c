@@ -180,7 +180,12 @@ static int control_memreport(struct request *req, int argc, const char **argv)
 	report.text = talloc_size(req->ctx, report.max);
 	if (!report.text)
 		return ENOMEM;
-	report.text[0] = '\0';
+	/* The node database first: its records are not talloc's. */
+	report.len = (size_t)snprintf(report.text, report.max,
+				      "store: %lu nodes, %ld records on TDB's "
+				      "free list\n",
+				      store_node_count(server->store),
+				      store_free_records(server->store));
 	talloc_report_depth_cb(server, 0, 2, report_line, &report);
 	if (report.truncated)
 		strcat(report.text, "(truncated: memreport FILE has it all)\n");

@@ -110,7 +110,7 @@ static size_t stored_size(size_t size)
 	size_t step;
 
 	if (size < STORE_PADDING_FROM)
-		return size;
+		return (size + 31) & ~(size_t)31;
 	/* An eighth of the largest power of two not above @size. */
 	step = (size_t)1 << (sizeof(unsigned long) * 8 - 4 -
 			     (size_t)__builtin_clzl(size));
@@ -159,6 +159,11 @@ uint64_t store_next_generation(struct store *store)
 unsigned long store_node_count(const struct store *store)
 {
 	return store->nodes;
+}
+
+long store_free_records(struct store *store)
+{
+	return tdb_freelist_size(store->tdb);
 }
 
 struct traverse_request {

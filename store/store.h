@@ -36,6 +36,8 @@ uint64_t store_next_generation(struct store *store);
 
 /* Number of records, for reports. */
 unsigned long store_node_count(const struct store *store);
+/* Records on TDB's free list (what an allocation may have to walk). */
+long store_free_records(struct store *store);
 
 /* Visit every record; stops early when @fn returns non-zero. */
 int store_traverse(struct store *store,
