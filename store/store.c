@@ -8,12 +8,10 @@
 #include "store/store.h"
 
 /*
- * A bootstorm puts one to two million nodes in the store (150 per VM); a
- * large hash keeps TDB's chains short: at 10,000 VMs, 2^20 buckets rather
- * than 2^18 saved 5% of the daemon's CPU.  The bucket array is 4 MiB of
- * address space, resident only as far as it is used.
+ * A bootstorm puts one to two million nodes in the store; a large hash
+ * keeps TDB's chains short.  The cost is a few MiB of bucket array.
  */
-#define STORE_HASH_SIZE 1048573
+#define STORE_HASH_SIZE 262139
 
 struct store {
 	struct tdb_context *tdb;
