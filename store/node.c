@@ -148,7 +148,11 @@ size_t node_record_size(const struct node *node)
 	       node->value_len + node->children_len;
 }
 
-void node_encode(const struct node *node, void *record, uint32_t padding)
+_Static_assert(sizeof(struct node_record_header) == NODE_RECORD_HEADER_SIZE,
+	       "the header's size is part of the record format");
+
+void node_encode_header(const struct node *node, void *header,
+			uint32_t padding)
 {
 	struct node_record_header hdr = {
 		.generation = node->generation,
@@ -157,9 +161,17 @@ void node_encode(const struct node *node, void *record, uint32_t padding)
 		.children_len = node->children_len,
 		.padding = padding,
 	};
+
+	memcpy(header, &hdr, sizeof(hdr));
+}
+
+void node_encode(const struct node *node, void *record, uint32_t padding)
+{
+	struct node_record_header hdr;
 	char *p = record;
 
-	memcpy(p, &hdr, sizeof(hdr));
+	node_encode_header(node, p, padding);
+	memcpy(&hdr, p, sizeof(hdr));
 	p += sizeof(hdr);
 	memcpy(p, node->perms.entries, hdr.perm_count * sizeof(struct node_perm));
 	p += hdr.perm_count * sizeof(struct node_perm);

@@ -51,6 +51,11 @@ size_t node_quota_size(const struct node *node);
  * @padding zero bytes that decoding skips. */
 size_t node_record_size(const struct node *node);
 void node_encode(const struct node *node, void *record, uint32_t padding);
+/* The same in parts, for a vectored write: a header of this size, then
+ * the permission entries, the value, the children and the padding. */
+#define NODE_RECORD_HEADER_SIZE 24
+void node_encode_header(const struct node *node, void *header,
+			uint32_t padding);
 struct node *node_decode(void *ctx, const void *record, size_t len);
 
 #endif

@@ -14,8 +14,13 @@ struct view_entry {
 	UT_hash_handle hh;
 	struct view_entry *next;	/* every entry, in the order loaded */
 	char *path;
-	/* The store's node when the view first looked (NULL: absent). */
+	/* The store's node when the view first looked (NULL: absent), until
+	 * the view edits it: the edit takes it over, and what the view still
+	 * needs of it (for the owner's quota) is kept below. */
 	struct node *base;
+	bool base_existed;
+	uint32_t base_owner;
+	size_t base_size;
 	/* The node as this view sees it now (NULL: absent). */
 	struct node *cur;
 	bool changed;
@@ -117,6 +122,20 @@ static bool hidden_by_removal(struct view *view, const char *path)
 	return hidden;
 }
 
+static uint32_t owner_of(const struct node *node)
+{
+	return node && node->perms.count ? node->perms.entries[0].domid
+					 : VIEW_NO_OWNER;
+}
+
+/* What the view keeps of the store's node once an edit took it over. */
+static void note_base(struct view_entry *entry)
+{
+	entry->base_existed = entry->base != NULL;
+	entry->base_owner = owner_of(entry->base);
+	entry->base_size = entry->base ? node_record_size(entry->base) : 0;
+}
+
 static struct view_entry *load_entry(struct view *view, const char *path)
 {
 	struct view_entry *entry = find_entry(view, path);
@@ -143,6 +162,7 @@ static struct view_entry *load_entry(struct view *view, const char *path)
 			goto nomem;
 		entry->changed = entry->base != NULL;
 	}
+	note_base(entry);
 	add_entry(view, entry);
 	return entry;
 nomem:
@@ -160,16 +180,14 @@ const struct node *view_get(struct view *view, const char *path)
 struct node *view_edit(struct view *view, const char *path)
 {
 	struct view_entry *entry = load_entry(view, path);
-	struct node *copy;
 
 	if (!entry || !entry->cur)
 		return NULL;
-	if (entry->cur == entry->base) {
-		copy = node_dup(entry, entry->base);
-		if (!copy)
-			return NULL;
-		entry->cur = copy;
-	}
+	/* The first edit takes the view's copy of the store's node over
+	 * rather than copying it again (a directory of 10,000 domains is
+	 * 60-370 KB). */
+	if (entry->cur == entry->base)
+		entry->base = NULL;
 	entry->changed = true;
 	view->modifications++;
 	return entry->cur;
@@ -257,18 +275,12 @@ struct change_note *view_changes(struct view *view)
 	while (*link) {
 		struct view_entry *entry = find_entry(view, (*link)->path);
 
-		if (entry && !entry->base && !entry->cur)
+		if (entry && !entry->base_existed && !entry->cur)
 			*link = (*link)->next;
 		else
 			link = &(*link)->next;
 	}
 	return view->changes;
-}
-
-static uint32_t owner_of(const struct node *node)
-{
-	return node && node->perms.count ? node->perms.entries[0].domid
-					 : VIEW_NO_OWNER;
 }
 
 long view_owned_delta(const struct view *view, uint32_t domid)
@@ -280,7 +292,7 @@ long view_owned_delta(const struct view *view, uint32_t domid)
 		if (!entry->changed)
 			continue;
 		delta += (owner_of(entry->cur) == domid) -
-			 (owner_of(entry->base) == domid);
+			 (entry->base_owner == domid);
 	}
 	return delta;
 }
@@ -306,20 +318,20 @@ int view_apply(struct view *view, view_owner_fn owner_fn, void *arg)
 
 		if (!entry->changed)
 			continue;
-		old_owner = owner_of(entry->base);
+		old_owner = entry->base_owner;
 		new_owner = owner_of(entry->cur);
-		old_size = entry->base ? node_record_size(entry->base) : 0;
+		old_size = entry->base_size;
 		new_size = entry->cur ? node_record_size(entry->cur) : 0;
 		if (entry->cur) {
 			entry->cur->generation =
 				store_next_generation(view->store);
 			err = store_put(view->store, entry->path, entry->cur);
-		} else if (entry->base) {
+		} else if (entry->base_existed) {
 			err = store_delete(view->store, entry->path);
 		}
 		if (err)
 			return err;
-		if (owner_fn && (entry->base || entry->cur))
+		if (owner_fn && (entry->base_existed || entry->cur))
 			owner_fn(arg, old_owner, old_size, new_owner, new_size);
 	}
 	return 0;
