@@ -322,6 +322,23 @@ static void test_child_removal(void **state)
 	assert_int_equal(node->children_len, 0);
 	assert_null(node_first_child(node));
 	assert_false(node_has_child(node, "a"));
+
+	/* A name that ends an earlier one, and a name of 200 characters. */
+	char longname[201];
+
+	memset(longname, 'x', 200);
+	longname[200] = '\0';
+	assert_true(node_add_child(node, "abc"));
+	assert_true(node_add_child(node, longname));
+	assert_false(node_has_child(node, "bc"));
+	assert_false(node_has_child(node, "c"));
+	assert_true(node_add_child(node, "bc"));
+	assert_true(node_has_child(node, "bc"));
+	assert_true(node_has_child(node, longname));
+	assert_false(node_has_child(node, longname + 1));
+	node_remove_child(node, "bc");
+	node_remove_child(node, longname);
+	assert_string_equal(child_list(f->ctx, node), "abc");
 }
 
 static void test_many_children_round_trip(void **state)
