@@ -10,6 +10,7 @@
 #               not an executable, ours is skipped with a message
 #   BASELINES   the baselines directory (default: ../shared/baselines next to
 #               this tree, else /work/shared/baselines); skipped if missing
+#               or "none"
 #   MIXES       default "read write directory transaction" (also: mixed)
 #   CONNS       default "1 64"
 #   DEPTH       requests outstanding per connection (default 1)
@@ -34,104 +35,12 @@ RUN_SECONDS=${RUN_SECONDS:-2}
 REPEAT=${REPEAT:-1}
 XEN_BIN=/usr/lib/xen-4.17/bin
 
-say() { echo "run-micro: $*" >&2; }
-die() { say "$*"; exit 1; }
+. "$here/lib.sh"
+bench_init run-micro
 
-workdir=$(mktemp -d /tmp/xs-micro.XXXXXX)
-ours_pid=
-ref_sockets=()
-
-stop_all() {
-	if [ -n "$ours_pid" ] && kill -0 "$ours_pid" 2>/dev/null; then
-		kill -TERM "$ours_pid"
-		wait "$ours_pid" || say "our daemon exited with status $?"
-	fi
-	if [ ${#ref_sockets[@]} -gt 0 ]; then
-		"$BASELINES/stop-xenstored.sh" "${ref_sockets[@]}" >/dev/null || true
-	fi
-	rm -rf -- "$workdir"
-}
-trap stop_all EXIT
-trap 'exit 130' INT TERM
-
-find_microbench() {
-	local src=$here/xs-microbench.c
-	if [ -n "${MICROBENCH:-}" ]; then
-		[ -x "$MICROBENCH" ] || die "MICROBENCH=$MICROBENCH is not executable"
-		return
-	fi
-	MICROBENCH=$here/xs-microbench
-	if [ -x "$MICROBENCH" ] && [ ! "$src" -nt "$MICROBENCH" ]; then
-		return
-	fi
-	MICROBENCH=$workdir/xs-microbench
-	${CC:-cc} -O2 -Wall -Wextra -o "$MICROBENCH" "$src" ||
-		die "cannot build $src"
-}
-
-find_baselines() {
-	local d
-	if [ -n "${BASELINES:-}" ]; then
-		[ -x "$BASELINES/start-cxenstored.sh" ] ||
-			die "BASELINES=$BASELINES has no start-cxenstored.sh"
-		return
-	fi
-	for d in "$top/../shared/baselines" /work/shared/baselines; do
-		if [ -x "$d/start-cxenstored.sh" ]; then
-			BASELINES=$(cd "$d" && pwd)
-			return
-		fi
-	done
-	BASELINES=
-}
-
-# wait_answering SOCKET PID: until a daemon answers on SOCKET (10 s at most).
-wait_answering() {
-	local sock=$1 pid=$2 i
-	for i in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || return 1
-		if [ -S "$sock" ] &&
-		   "$MICROBENCH" --socket "$sock" --requests 1 --warmup 0 >/dev/null 2>&1; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
-
-# Names, sockets and pids of the daemons under test, in the order they run.
-names=()
-sockets=()
-pids=()
-
-start_ours() {
-	local dir=$workdir/ours
-	if [ ! -x "$XENSTORED" ]; then
-		say "our daemon $XENSTORED is not built: skipping it"
-		return
-	fi
-	mkdir -p "$dir"
-	XENSTORED_PATH=$dir/socket "$XENSTORED" -N --pid-file "$dir/pid" \
-		</dev/null >"$dir/log" 2>&1 &
-	ours_pid=$!
-	wait_answering "$dir/socket" "$ours_pid" ||
-		die "our daemon did not come up; its log: $(cat "$dir/log")"
-	names+=(ours); sockets+=("$dir/socket"); pids+=("$ours_pid")
-}
-
-# start_reference NAME SCRIPT DAEMON_BINARY
-start_reference() {
-	local name=$1 script=$2 binary=$3 sock=$workdir/$1.sock pid
-	if [ -z "$BASELINES" ]; then
-		return
-	fi
-	if [ ! -x "$XEN_BIN/$binary" ]; then
-		say "$XEN_BIN/$binary is not installed (apt-get install xen-utils-4.17): skipping $name"
-		return
-	fi
-	ref_sockets+=("$sock")
-	pid=$("$BASELINES/$script" "$sock") || die "$script failed"
-	names+=("$name"); sockets+=("$sock"); pids+=("$pid")
+# The write mix: the floor server answers every request "OK" as a WRITE.
+probe() {
+	"$MICROBENCH" --socket "$1" --mix write --requests 1 --warmup 0
 }
 
 # run_cell MIX CONNS: one run of each daemon, as JSON lines tagged with it.
@@ -218,6 +127,7 @@ measure_floor() {
 	local sock=$workdir/floor.sock pid conns out
 	${CC:-cc} -O2 -Wall -Wextra -o "$bin" "$src" || die "cannot build $src"
 	"$bin" "$sock" & pid=$!
+	helper_pid=$pid
 	wait_answering "$sock" "$pid" || die "floor-server did not come up"
 	echo
 	for conns in $CONNS; do
@@ -229,28 +139,18 @@ measure_floor() {
 % (r["conns"], r["requests_per_s"], r["daemon_cpu_us_per_request"]))' "$out"
 	done
 	kill "$pid"; wait "$pid" 2>/dev/null || true
+	helper_pid=
 }
 
 command -v python3 >/dev/null || die "needs python3 for the table"
-find_microbench
-find_baselines
-start_ours
-start_reference cxenstored start-cxenstored.sh xenstored
-start_reference oxenstored start-oxenstored.sh oxenstored
-[ ${#names[@]} -gt 0 ] || die "no daemon to measure"
-[ -n "$BASELINES" ] || say "no baselines directory: measuring ours alone"
+find_tool MICROBENCH xs-microbench
+start_daemons
 
 results=$workdir/results.jsonl
 echo "# xenstored micro-benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r)"
 echo "# daemons: ${names[*]}; ${RUN_SECONDS} s per run, depth $DEPTH, median of $REPEAT run(s)"
 echo
-for mix in $MIXES; do
-	for conns in $CONNS; do
-		for _ in $(seq 1 "$REPEAT"); do
-			run_cell "$mix" "$conns" >>"$results"
-		done
-	done
-done
+run_matrix "$results"
 print_table "$results"
 if [ "${FLOOR:-1}" = 1 ]; then
 	measure_floor

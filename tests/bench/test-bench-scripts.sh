@@ -1,0 +1,34 @@
+#!/bin/bash
+# The benchmark scripts of bench/ run against our daemon alone
+# (BASELINES=none) and print their tables; run-micro.sh also measures the
+# floor server.  Short runs: no figure is asserted, only that each script
+# completes and reports.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/xsd.sh"
+
+top=${abs_top_srcdir:-$here/../..}
+build=${abs_top_builddir:-$top}
+out=$(mktemp -d "${TMPDIR:-/tmp}/bench-scripts.XXXXXX")
+trap 'rm -rf -- "$out"' EXIT
+export XENSTORED=${XENSTORED:-$build/daemon/xenstored} BASELINES=none
+export RUN_SECONDS=0.2 CONNS=1
+
+rc=0
+MICROBENCH=$build/bench/xs-microbench MIXES=write FLOOR=1 \
+	"$top/bench/run-micro.sh" >"$out/micro" 2>&1 || rc=$?
+tap_is $rc 0 "run-micro.sh: exit status 0"
+[ $rc -eq 0 ] || tap_diag "$(cat "$out/micro")"
+grep -q '^| write x1 | [0-9]' "$out/micro"
+tap_ok $? "run-micro.sh: a row for write x1"
+grep -q '^floor (a server that only answers OK), write x1: [0-9]' "$out/micro"
+tap_ok $? "run-micro.sh: the floor server measured"
+
+rc=0
+TXBENCH=$build/bench/tx-bench MIXES=siblings \
+	"$top/bench/run-tx.sh" >"$out/tx" 2>&1 || rc=$?
+tap_is $rc 0 "run-tx.sh: exit status 0"
+[ $rc -eq 0 ] || tap_diag "$(cat "$out/tx")"
+grep -q '^| siblings x1 | [0-9]' "$out/tx"
+tap_ok $? "run-tx.sh: a row for siblings x1"
+
+xsd_finish
