@@ -644,6 +644,8 @@ int main(int argc, char **argv)
 	outcome_ok = check_outcome(control, conns, &o);
 	for (i = 0; i < o.conns; i++)
 		close(conns[i].fd);
+	free(conns);
+	close(epfd);
 	teardown(control);
 
 	report(&o, &measured, elapsed, cpu_after - cpu_before, outcome_ok);
