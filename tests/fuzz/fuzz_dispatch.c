@@ -308,13 +308,20 @@ static void check_output_message(struct endpoint *ep,
 	ep->expected_count--;
 }
 
-/* Feed @len bytes of output through the endpoint's output framer. */
-static void take_output(struct endpoint *ep, const unsigned char *p,
-			size_t len)
+/*
+ * Cut @len bytes of a stream into messages, as its reader must: each
+ * header goes to @header_ok (false: the stream is broken from there on),
+ * each whole message to @message, with its payload if @keep_payload.
+ */
+static void framer_feed(struct endpoint *ep, struct framer *f,
+			const unsigned char *p, size_t len, bool keep_payload,
+			bool (*header_ok)(struct endpoint *ep,
+					  const struct xsd_sockmsg *hdr),
+			void (*message)(struct endpoint *ep,
+					const struct xsd_sockmsg *hdr,
+					const char *payload))
 {
-	struct framer *f = &ep->out;
-
-	while (len) {
+	while (len && !f->broken) {
 		struct xsd_sockmsg hdr;
 		size_t n;
 
@@ -328,24 +335,43 @@ static void take_output(struct endpoint *ep, const unsigned char *p,
 			if (f->header_have < HEADER_SIZE)
 				break;
 			memcpy(&hdr, f->header, HEADER_SIZE);
-			CHECK(hdr.len <= XENSTORE_PAYLOAD_MAX,
-			      "conn %u: message type %u with len %u", ep->id,
-			      hdr.type, hdr.len);
+			if (!header_ok(ep, &hdr)) {
+				f->broken = true;
+				break;
+			}
 			f->payload_len = hdr.len;
 			f->payload_have = 0;
 		}
 		n = f->payload_len - f->payload_have;
 		n = n < len ? n : len;
-		memcpy(f->payload + f->payload_have, p, n);
+		if (keep_payload)
+			memcpy(f->payload + f->payload_have, p, n);
 		f->payload_have += (uint32_t)n;
 		p += n;
 		len -= n;
 		if (f->payload_have == f->payload_len) {
 			memcpy(&hdr, f->header, HEADER_SIZE);
-			check_output_message(ep, &hdr, f->payload);
+			message(ep, &hdr, f->payload);
 			f->header_have = 0;
 		}
 	}
+}
+
+static bool output_header_ok(struct endpoint *ep,
+			     const struct xsd_sockmsg *hdr)
+{
+	CHECK(hdr->len <= XENSTORE_PAYLOAD_MAX,
+	      "conn %u: message type %u with len %u", ep->id, hdr->type,
+	      hdr->len);
+	return true;
+}
+
+/* Feed @len bytes of output through the endpoint's output framer. */
+static void take_output(struct endpoint *ep, const unsigned char *p,
+			size_t len)
+{
+	framer_feed(ep, &ep->out, p, len, true, output_header_ok,
+		    check_output_message);
 }
 
 /* --- the input side: what the core reads, cut as it must cut it ------- */
@@ -375,44 +401,29 @@ static void expect_reply(struct endpoint *ep, const struct xsd_sockmsg *hdr)
 	want->tx_id = hdr->tx_id;
 }
 
+/* A request longer than the protocol allows: the core cuts the
+ * connection, and nothing after it counts. */
+static bool input_header_ok(struct endpoint *ep,
+			    const struct xsd_sockmsg *hdr)
+{
+	if (hdr->len <= XENSTORE_PAYLOAD_MAX)
+		return true;
+	ep->expect_close = true;
+	return false;
+}
+
+static void expect_reply_to(struct endpoint *ep,
+			    const struct xsd_sockmsg *hdr, const char *payload)
+{
+	(void)payload;
+	expect_reply(ep, hdr);
+}
+
 static void track_input(struct endpoint *ep, const unsigned char *p,
 			size_t len)
 {
-	struct framer *f = &ep->in;
-
-	while (len && !f->broken) {
-		struct xsd_sockmsg hdr;
-		size_t n;
-
-		if (f->header_have < HEADER_SIZE) {
-			n = HEADER_SIZE - f->header_have;
-			n = n < len ? n : len;
-			memcpy(f->header + f->header_have, p, n);
-			f->header_have += n;
-			p += n;
-			len -= n;
-			if (f->header_have < HEADER_SIZE)
-				break;
-			memcpy(&hdr, f->header, HEADER_SIZE);
-			if (hdr.len > XENSTORE_PAYLOAD_MAX) {
-				f->broken = true;
-				ep->expect_close = true;
-				break;
-			}
-			f->payload_len = hdr.len;
-			f->payload_have = 0;
-		}
-		n = f->payload_len - f->payload_have;
-		n = n < len ? n : len;
-		f->payload_have += (uint32_t)n;
-		p += n;
-		len -= n;
-		if (f->payload_have == f->payload_len) {
-			memcpy(&hdr, f->header, HEADER_SIZE);
-			expect_reply(ep, &hdr);
-			f->header_have = 0;
-		}
-	}
+	framer_feed(ep, &ep->in, p, len, false, input_header_ok,
+		    expect_reply_to);
 }
 
 /* --- the backend ------------------------------------------------------ */
