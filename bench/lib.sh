@@ -9,7 +9,7 @@
 # exit together with the daemons started.
 bench_init() {
 	bench_name=$1
-	workdir=$(mktemp -d "/tmp/xs-$1.XXXXXX")
+	workdir=$(mktemp -d "${TMPDIR:-/tmp}/xs-$1.XXXXXX")
 	ours_pid=
 	ref_sockets=()
 	# The daemons under test, in the order they run within a cell.

@@ -167,20 +167,19 @@ void node_encode_header(const struct node *node, void *header,
 
 void node_encode(const struct node *node, void *record, uint32_t padding)
 {
-	struct node_record_header hdr;
+	size_t perm_bytes = node->perms.count * sizeof(struct node_perm);
 	char *p = record;
 
 	node_encode_header(node, p, padding);
-	memcpy(&hdr, p, sizeof(hdr));
-	p += sizeof(hdr);
-	memcpy(p, node->perms.entries, hdr.perm_count * sizeof(struct node_perm));
-	p += hdr.perm_count * sizeof(struct node_perm);
-	if (hdr.value_len)
-		memcpy(p, node->value, hdr.value_len);
-	p += hdr.value_len;
-	if (hdr.children_len)
-		memcpy(p, node->children, hdr.children_len);
-	p += hdr.children_len;
+	p += NODE_RECORD_HEADER_SIZE;
+	memcpy(p, node->perms.entries, perm_bytes);
+	p += perm_bytes;
+	if (node->value_len)
+		memcpy(p, node->value, node->value_len);
+	p += node->value_len;
+	if (node->children_len)
+		memcpy(p, node->children, node->children_len);
+	p += node->children_len;
 	memset(p, 0, padding);
 }
 
