@@ -532,6 +532,8 @@ void server_tick(struct server *server, uint64_t now)
 	struct connection *conn;
 
 	server->now = now;
+	if (server->recheck_domains)
+		server_check_domains(server);
 	if (!timeout)
 		return;
 	TAILQ_FOREACH(conn, &server->connections, link) {

@@ -41,6 +41,12 @@ enum domain_state {
 	DOMAIN_RUNNING,
 	DOMAIN_SHUTDOWN,	/* shut down or crashed, not yet dying */
 	DOMAIN_DYING,		/* being destroyed, or gone */
+	/*
+	 * The hypervisor could not be asked (a failed hypercall).  Never
+	 * taken for a death: the core logs it and asks again at the next
+	 * server_tick() (and at the next VIRQ_DOM_EXC).
+	 */
+	DOMAIN_UNKNOWN,
 };
 
 /*

@@ -196,6 +196,8 @@ void domain_fire_special(struct server *server, const char *name)
 
 /* --- requests --------------------------------------------------------- */
 
+static int remove_owned_nodes(struct server *server, struct domain *domain);
+
 /* A domid argument: Xen reads it with atoi. */
 static bool parse_domid(const char *arg, uint32_t *domid)
 {
@@ -225,6 +227,12 @@ int domain_request_introduce(struct request *req)
 	if (!domain)
 		return ENOMEM;
 	was_introduced = domain->introduced;
+	/* A previous domain of this domid left nodes: not for this one. */
+	if (!was_introduced && domain->nodes_to_remove) {
+		err = remove_owned_nodes(server, domain);
+		if (err)
+			return err;
+	}
 	err = server->domain_backend->introduce(server->domain_backend_data,
 						domid,
 						strtoull(argv[1], NULL, 10),
@@ -365,40 +373,61 @@ static int by_path(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Remove every node a dead domain owned, with its subtree (watches fire). */
-static void remove_owned_nodes(struct server *server, struct domain *domain)
+/*
+ * Remove every node a dead domain owned, with its subtree (watches fire).
+ * Returns 0, or an errno value if some could not be removed: then they
+ * are tried again at the next check.
+ */
+static int remove_owned_nodes(struct server *server, struct domain *domain)
 {
 	struct owned_nodes owned = { .domid = domain->domid };
 	struct request req = { .conn = server->internal };
+	int err = 0;
 	size_t i;
 
+	domain->nodes_to_remove = false;
 	if (!domain->nodes || server->config.keep_orphans)
-		return;
+		return 0;
 	owned.ctx = talloc_new(NULL);
-	if (store_traverse(server->store, collect_owned, &owned) != 0) {
-		xs_log(LEVEL_ERROR, "out of memory removing domain %u's nodes",
-		       domain->domid);
-		talloc_free(owned.ctx);
-		return;
-	}
+	if (!owned.ctx)
+		err = ENOMEM;
+	else
+		err = store_traverse(server->store, collect_owned, &owned);
+	if (err)
+		goto out;
 	/* Sorted, a subtree's root comes before what lies below it. */
 	qsort(owned.paths, owned.count, sizeof(char *), by_path);
 	for (i = 0; i < owned.count; i++) {
+		int one;
+
 		if (i && path_is_self_or_descendant(owned.paths[i],
 						    owned.paths[i - 1])) {
 			owned.paths[i] = owned.paths[i - 1];
 			continue;
 		}
 		req.ctx = talloc_new(owned.ctx);
-		req.view = view_new(req.ctx, server->store, false);
+		req.view = req.ctx ? view_new(req.ctx, server->store, false)
+				   : NULL;
 		req.payload = owned.paths[i];
 		req.hdr.len = (uint32_t)strlen(owned.paths[i]) + 1;
-		if (req.view && node_op_rm(&req) == 0 &&
-		    view_apply(req.view, domain_account_owner, server) == 0)
+		one = req.view ? node_op_rm(&req) : ENOMEM;
+		if (!one)
+			one = view_apply(req.view, domain_account_owner, server);
+		if (!one)
 			server_fire_changes(server, req.view);
+		else if (!err)
+			err = one;
 		talloc_free(req.ctx);
 	}
+out:
 	talloc_free(owned.ctx);
+	if (err) {
+		xs_log(LEVEL_ERROR, "domain %u: cannot remove all its nodes "
+		       "(%s): trying again", domain->domid, strerror(err));
+		domain->nodes_to_remove = true;
+		server->recheck_domains = true;
+	}
+	return err;
 }
 
 void server_check_domains(struct server *server)
@@ -407,15 +436,25 @@ void server_check_domains(struct server *server)
 
 	if (!server->domain_backend)
 		return;
+	server->recheck_domains = false;
 	HASH_ITER(hh, server->domains->entries, entry, tmp) {
 		struct domain *domain = &entry->domain;
 		enum domain_state state;
 
+		if (domain->nodes_to_remove && !domain->introduced)
+			remove_owned_nodes(server, domain);
 		if ((!domain->introduced && !domain->seen_alive) ||
 		    domain_is_privileged(server, domain->domid))
 			continue;
 		state = server->domain_backend->state(
 			server->domain_backend_data, domain->domid);
+		if (state == DOMAIN_UNKNOWN) {
+			/* Not a death: ask again soon. */
+			xs_log(LEVEL_WARNING, "domain %u: state unknown, "
+			       "asking again", domain->domid);
+			server->recheck_domains = true;
+			continue;
+		}
 		if (!domain->introduced) {
 			/* Named in permissions, never introduced: only its
 			 * death matters, so that its domid is not inherited. */

@@ -30,6 +30,8 @@ struct domain {
 	unsigned long watch_bytes;
 	unsigned int transactions;	/* open in its connections */
 	bool memory_warned;	/* soft quota logged */
+	/* Dead, but some of its nodes are still to be removed. */
+	bool nodes_to_remove;
 };
 
 struct domain_registry *domain_registry_new(void *ctx);

@@ -102,6 +102,9 @@ struct server {
 	uint64_t now;			/* from server_tick, seconds */
 	const struct domain_backend *domain_backend;
 	void *domain_backend_data;
+	/* A domain's state could not be had, or a dead domain's nodes could
+	 * not all be removed: server_tick() checks the domains again. */
+	bool recheck_domains;
 	/* dom0's privileged stand-in for the daemon's own changes. */
 	struct connection *internal;
 	struct watch_index *watches;

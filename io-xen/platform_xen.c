@@ -166,10 +166,17 @@ static enum domain_state xen_domain_state(struct platform *p, uint32_t domid)
 		return found ? state_of(found) : DOMAIN_DYING;
 	}
 	/* The first domain at or above @domid: absent if it is another. */
-	if (xc_domain_getinfolist(xen->xc, domid, 1, &info) != 1 ||
-	    info.domain != domid)
-		return DOMAIN_DYING;
-	return state_of(&info);
+	switch (xc_domain_getinfolist(xen->xc, domid, 1, &info)) {
+	case 1:
+		return info.domain == domid ? state_of(&info) : DOMAIN_DYING;
+	case 0:
+		return DOMAIN_DYING;	/* none at or above @domid */
+	default:
+		/* A failed hypercall says nothing of the domain. */
+		xs_log(LEVEL_WARNING, "xen: cannot ask for domain %u: %s",
+		       domid, strerror(errno));
+		return DOMAIN_UNKNOWN;
+	}
 }
 
 static void xen_domain_scan_begin(struct platform *p)

@@ -1709,6 +1709,45 @@ static void test_domain_death_removes_its_nodes(void **state)
 	assert_int_equal(control_check_store(f->server), 0);
 }
 
+/* A failed query of the hypervisor is not a death: asked again at the tick. */
+static void test_unknown_domain_state_is_not_a_death(void **state)
+{
+	struct fixture *f = *state;
+	struct memconn *g = introduce_guest(f, 5);
+
+	OK(f, g, 0, XS_WRITE, "data", "v");
+	watch(f, f->b, "@releaseDomain", "r");
+	f->states[5] = DOMAIN_UNKNOWN;
+	server_check_domains(f->server);
+	assert_false(memconn_destroyed(g));
+	assert_int_equal(drain_events(f->b), 0);
+	assert_string_equal(read_value(f, f->a, 0, "/local/domain/5/data"),
+			    "v");
+	assert_string_equal(read_value(f, g, 0, "data"), "v");
+	/* Still unknown at the tick: still there. */
+	server_tick(f->server, 1);
+	assert_false(memconn_destroyed(g));
+	/* The tick asks again, and this time the answer is a death. */
+	f->states[5] = DOMAIN_DYING;
+	server_tick(f->server, 2);
+	assert_true(memconn_destroyed(g));
+	assert_int_equal(RQ(f, f->a, 0, XS_READ, "/local/domain/5"), ENOENT);
+	assert_string_equal(next_event(f->b), "@releaseDomain");
+}
+
+/* Without a doubt pending, the tick leaves the domains alone. */
+static void test_tick_checks_domains_only_after_a_doubt(void **state)
+{
+	struct fixture *f = *state;
+	struct memconn *g = introduce_guest(f, 5);
+
+	f->states[5] = DOMAIN_DYING;
+	server_tick(f->server, 1);
+	assert_false(memconn_destroyed(g));
+	server_check_domains(f->server);
+	assert_true(memconn_destroyed(g));
+}
+
 /* SET_TARGET: a device model domain acts for its target. */
 static void test_set_target(void **state)
 {
@@ -2059,11 +2098,13 @@ int main(void)
 		TEST(test_special_watches_need_permission),
 		TEST(test_domain_requests),
 		TEST(test_domain_death_removes_its_nodes),
+		TEST(test_unknown_domain_state_is_not_a_death),
+		TEST(test_tick_checks_domains_only_after_a_doubt),
 		TEST(test_set_target),
 		TEST(test_guest_node_accounting_stays_exact),
 		TEST(test_guest_is_not_read_while_replies_wait),
 		TEST(test_requests_in_pieces_and_idle_input_memory),
-	TEST(test_undelivered_guest_events_expire),
+		TEST(test_undelivered_guest_events_expire),
 		TEST(test_reset_forgets_input_output_watches_transactions),
 		TEST(test_domain_requests_need_a_backend),
 		/* Last: under UBSan a failure here ends the program. */
