@@ -63,8 +63,14 @@ const struct node *access_get_node(struct request *req, const char *path,
 				   unsigned int perm, int *err)
 {
 	const struct accessor *who = &req->conn->who;
+	unsigned long failures = view_failures(req->view);
 	const struct node *node = view_get(req->view, path);
 
+	/* Not loaded is not absent. */
+	if (!node && view_failures(req->view) != failures) {
+		*err = view_last_error(req->view);
+		return NULL;
+	}
 	if (node) {
 		if ((access_granted(req->conn->server, who, &node->perms,
 				    node->generation) & perm) != perm) {

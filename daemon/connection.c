@@ -150,6 +150,15 @@ static bool reserve_output(struct connection *conn, size_t len)
 	return true;
 }
 
+/* "ENOMEM" and the like: Xen's longest error name is shorter. */
+#define ERROR_REPLY_MAX 16
+
+bool conn_reserve_reply(struct connection *conn, uint32_t len)
+{
+	return reserve_output(conn, HEADER_SIZE +
+				    (len > ERROR_REPLY_MAX ? len : ERROR_REPLY_MAX));
+}
+
 static void mark_for_flush(struct connection *conn)
 {
 	if (conn->on_flush_list)

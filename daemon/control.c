@@ -22,7 +22,7 @@ static const struct control_command commands[];
 
 struct check_state {
 	struct server *server;
-	unsigned long problems;
+	long problems;
 	void *ctx;
 };
 
@@ -31,6 +31,12 @@ static int check_node(const char *path, const struct node *node, void *arg)
 	struct check_state *state = arg;
 	const char *child;
 
+	if (!node) {
+		xs_log(LEVEL_ERROR, "check: the record of %s does not decode",
+		       path);
+		state->problems++;
+		return 0;
+	}
 	if (!path_is_valid_absolute(path)) {
 		xs_log(LEVEL_ERROR, "check: invalid node name '%s'", path);
 		state->problems++;
@@ -45,8 +51,9 @@ static int check_node(const char *path, const struct node *node, void *arg)
 						   strcmp(path, "/") ? path : "",
 						   child);
 
-		if (child_path && !store_exists(state->server->store,
-						child_path)) {
+		if (!child_path)
+			return ENOMEM;
+		if (!store_exists(state->server->store, child_path)) {
 			xs_log(LEVEL_ERROR, "check: %s lists missing child %s",
 			       path, child);
 			state->problems++;
@@ -61,6 +68,10 @@ static int check_node(const char *path, const struct node *node, void *arg)
 			store_fetch(state->server->store, state->ctx, parent) :
 			NULL;
 
+		if (!parent || (!parent_node && errno == ENOMEM)) {
+			talloc_free(parent);
+			return ENOMEM;
+		}
 		if (!parent_node ||
 		    !node_has_child(parent_node, path_basename(path))) {
 			xs_log(LEVEL_ERROR, "check: %s is not listed by its parent",
@@ -73,22 +84,31 @@ static int check_node(const char *path, const struct node *node, void *arg)
 	return 0;
 }
 
-unsigned long control_check_store(struct server *server)
+long control_check_store(struct server *server)
 {
 	struct check_state state = { .server = server };
+	int err;
 
 	state.ctx = talloc_new(NULL);
-	store_traverse(server->store, check_node, &state);
+	if (!state.ctx)
+		return -ENOMEM;
+	err = store_traverse(server->store, check_node, &state);
 	talloc_free(state.ctx);
-	return state.problems;
+	return err ? -err : state.problems;
 }
 
 static int control_check(struct request *req, int argc, const char **argv)
 {
-	unsigned long problems = control_check_store(req->conn->server);
+	long problems = control_check_store(req->conn->server);
 
+	/* A partial walk is no clean bill: say it was not finished. */
+	if (problems < 0) {
+		xs_log(LEVEL_ERROR, "check: could not walk the whole store: %s",
+		       strerror((int)-problems));
+		return (int)-problems;
+	}
 	if (problems)
-		xs_log(LEVEL_ERROR, "check: %lu problems in the store", problems);
+		xs_log(LEVEL_ERROR, "check: %ld problems in the store", problems);
 	return reply_string(req, "OK");
 }
 

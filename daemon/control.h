@@ -9,7 +9,11 @@
 
 int control_request(struct request *req);
 
-/* Check the store's structure; returns the number of problems found. */
-unsigned long control_check_store(struct server *server);
+/*
+ * Check the store's structure: the number of problems found, or a
+ * negative errno value if the walk could not be finished (then it says
+ * nothing of the part it did not reach).
+ */
+long control_check_store(struct server *server);
 
 #endif

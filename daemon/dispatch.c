@@ -151,9 +151,9 @@ static int do_transaction_start(struct request *req)
 	    conn->transaction_count >= conn->server->config.quota.transactions)
 		return ENOSPC;
 	/* Never 0 (no transaction), never an id still in use. */
-	do {
-		id = conn->next_transaction_id++;
-	} while (id == 0 || conn_find_transaction(conn, id));
+	for (id = conn->next_transaction_id;
+	     id == 0 || conn_find_transaction(conn, id); id++)
+		;
 	entry = talloc_zero(conn, struct conn_transaction);
 	if (!entry)
 		return ENOMEM;
@@ -164,6 +164,7 @@ static int do_transaction_start(struct request *req)
 		return ENOMEM;
 	}
 	LIST_INSERT_HEAD(&conn->transactions, entry, link);
+	conn->next_transaction_id = id + 1;
 	conn->transaction_count++;
 	conn->domain->transactions++;
 	return reply_string(req, reply);
@@ -180,7 +181,9 @@ static int commit(struct request *req, struct transaction *tx)
 	err = transaction_commit(tx, view, dispatch_replay, req->conn);
 	if (err)
 		return err;
-	err = view_apply(view, domain_account_owner, server);
+	if (!conn_reserve_reply(req->conn, sizeof("OK")))
+		return ENOMEM;
+	err = domain_apply_view(server, view);
 	if (err)
 		return err;
 	server_fire_changes(server, view);
@@ -255,14 +258,37 @@ static void reply_for_digest(uint32_t type, const void **reply, uint32_t *len)
 	*reply = nul + 1;
 }
 
-/* Run a request that changes nodes outside a transaction: all or nothing. */
+/*
+ * The handler's answer, unless its view failed meanwhile: a node the view
+ * could not load looked absent, so whatever the handler made of it, the
+ * answer is the failure.
+ */
+static int run_handler(struct request *req, const struct handler *h)
+{
+	/* TRANSACTION_END lets go of its transaction's view. */
+	struct view *view = req->view;
+	unsigned long failures = view_failures(view);
+	int err = h->fn(req);
+
+	if (!req->view)
+		return err;
+	return view_failures(view) != failures ? view_last_error(view) : err;
+}
+
+/*
+ * Run a request that changes nodes outside a transaction: all or nothing.
+ * The reply's room is taken first, so that once the change is in the
+ * store its answer cannot be lost.
+ */
 static int run_plain_change(struct request *req, const struct handler *h)
 {
 	struct server *server = req->conn->server;
-	int err = h->fn(req);
+	int err = run_handler(req, h);
 
+	if (!err && !conn_reserve_reply(req->conn, req->reply_len))
+		err = ENOMEM;
 	if (!err)
-		err = view_apply(req->view, domain_account_owner, server);
+		err = domain_apply_view(server, req->view);
 	if (!err)
 		server_fire_changes(server, req->view);
 	return err;
@@ -279,10 +305,12 @@ static int run_in_transaction(struct request *req, const struct handler *h)
 	unsigned long before = view_modifications(req->view);
 	const void *reply;
 	uint32_t reply_len;
-	int err = h->fn(req);
+	int err = run_handler(req, h);
+	bool changed = view_modifications(req->view) != before;
 
-	/* Failed after changing its view: the transaction is half-applied. */
-	if (err && view_modifications(req->view) != before)
+	/* Failed after changing its view: the transaction is half-applied,
+	 * and its commit will say so. */
+	if (err && changed)
 		tx->failed = true;
 	/* A guest's transaction may touch, and log, only so much. */
 	if (!req->conn->who.privileged &&
@@ -291,12 +319,20 @@ static int run_in_transaction(struct request *req, const struct handler *h)
 		tx->failed = true;
 		return ENOSPC;
 	}
+	/* Memory ran out before anything changed: as if never sent, so the
+	 * replay at commit does not expect this answer. */
+	if (err == ENOMEM && !changed)
+		return err;
 	reply = req->reply;
 	reply_len = req->reply_len;
 	reply_for_digest(req->hdr.type, &reply, &reply_len);
 	if (!transaction_log(tx, req->hdr.type, req->payload, req->hdr.len,
-			     err, reply, reply_len))
-		tx->failed = true;
+			     err, reply, reply_len)) {
+		/* Unlogged, the answer must not reach the client. */
+		if (changed)
+			tx->failed = true;
+		return ENOMEM;
+	}
 	return err;
 }
 
@@ -347,7 +383,7 @@ void dispatch_request(struct connection *conn, const struct xsd_sockmsg *hdr,
 	else if (h->flags & HANDLER_CHANGES)
 		err = run_plain_change(&req, h);
 	else
-		err = h->fn(&req);
+		err = run_handler(&req, h);
 reply:
 	if (err)
 		reply_error(&req, err);
@@ -380,7 +416,7 @@ int dispatch_replay(void *arg, struct view *view,
 	}
 	memcpy(req.payload, logged->payload, logged->len);
 	req.payload[logged->len] = '\0';
-	err = h->fn(&req);
+	err = run_handler(&req, h);
 	if (!err) {
 		const void *reply = req.reply;
 

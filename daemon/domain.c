@@ -89,16 +89,18 @@ static void mark_seen(struct server *server, struct domain *domain)
 	domain->seen_since = store_next_generation(server->store);
 }
 
-void domain_note_named(struct server *server, uint32_t domid)
+bool domain_note_named(struct server *server, uint32_t domid)
 {
 	struct domain *domain = domain_find(server, domid);
 
 	if (domain_is_privileged(server, domid) ||
 	    (domain && domain->seen_alive) || !domain_exists(server, domid))
-		return;
+		return true;
 	domain = domain_get(server, domid);
-	if (domain)
-		mark_seen(server, domain);
+	if (!domain)
+		return false;
+	mark_seen(server, domain);
+	return true;
 }
 
 struct domain *domain_find_known(struct server *server, uint32_t domid)
@@ -140,6 +142,18 @@ void domain_account_owner(void *arg, uint32_t old_owner, size_t old_size,
 			domain->node_bytes += new_size;
 		}
 	}
+}
+
+static int prepare_owner(void *arg, uint32_t owner)
+{
+	return owner == VIEW_NO_OWNER || domain_get(arg, owner) ? 0 : ENOMEM;
+}
+
+int domain_apply_view(struct server *server, struct view *view)
+{
+	int err = view_for_each_new_owner(view, prepare_owner, server);
+
+	return err ? err : view_apply(view, domain_account_owner, server);
 }
 
 unsigned long domain_node_count(struct server *server, uint32_t domid)
@@ -355,7 +369,8 @@ static int collect_owned(const char *path, const struct node *node, void *arg)
 {
 	struct owned_nodes *owned = arg;
 
-	if (!node->perms.count || node->perms.entries[0].domid != owned->domid)
+	/* A record that does not decode has no owner to go by. */
+	if (!node || !node->perms.count || node->perms.entries[0].domid != owned->domid)
 		return 0;
 	if (owned->count == owned->size) {
 		owned->size = owned->size ? owned->size * 2 : 16;
@@ -411,8 +426,11 @@ static int remove_owned_nodes(struct server *server, struct domain *domain)
 		req.payload = owned.paths[i];
 		req.hdr.len = (uint32_t)strlen(owned.paths[i]) + 1;
 		one = req.view ? node_op_rm(&req) : ENOMEM;
+		/* A node the view could not load looked absent. */
+		if (req.view && view_failures(req.view))
+			one = view_last_error(req.view);
 		if (!one)
-			one = view_apply(req.view, domain_account_owner, server);
+			one = domain_apply_view(server, req.view);
 		if (!one)
 			server_fire_changes(server, req.view);
 		else if (!err)

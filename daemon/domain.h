@@ -55,11 +55,19 @@ bool domain_perm_is_valid(struct server *server, uint32_t domid,
  */
 bool domain_exists(struct server *server, uint32_t domid);
 
-/* SET_PERMS names @domid: remember since when it is alive, if it is. */
-void domain_note_named(struct server *server, uint32_t domid);
+/* SET_PERMS names @domid: remember since when it is alive, if it is.
+ * False if memory ran out (the entry would be ignored). */
+bool domain_note_named(struct server *server, uint32_t domid);
 
 /* True for dom0 and --priv-domid. */
 bool domain_is_privileged(struct server *server, uint32_t domid);
+
+/*
+ * Write @view to the store, keeping per-domain node counts exact: every
+ * new owner's entry is made first, so that nothing is written unless all
+ * of it can be counted.  0 or an errno value.
+ */
+int domain_apply_view(struct server *server, struct view *view);
 
 /* view_apply's owner callback: keeps per-domain node counts exact. */
 void domain_account_owner(void *server, uint32_t old_owner, size_t old_size,

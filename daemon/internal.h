@@ -139,6 +139,9 @@ void conn_queue_message(struct connection *conn, uint32_t type,
 bool conn_queue_event(struct connection *conn, const char *path,
 		      const char *token);
 void conn_doom(struct connection *conn, const char *why);
+/* Make room to queue a reply of @len payload bytes, or any error reply,
+ * without allocating; false if memory ran out. */
+bool conn_reserve_reply(struct connection *conn, uint32_t len);
 void server_flush(struct server *server);
 struct transaction *conn_find_transaction(struct connection *conn,
 					  uint32_t id);

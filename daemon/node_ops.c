@@ -22,7 +22,7 @@ int node_path_argument(struct request *req, const char *arg,
 	*path = path_canonical(req->ctx, arg, req->conn->who.domid,
 			       quota_of(req)->path_max, relative);
 	if (!*path)
-		return EINVAL;
+		return errno == ENOMEM ? ENOMEM : EINVAL;
 	if ((*path)[0] == '@' && !allow_special)
 		return EINVAL;
 	return 0;
@@ -137,6 +137,9 @@ static int create_node(struct request *req, const char *path,
 			return err;
 		len = next;
 	}
+	/* Nothing was missing after all: the first look failed (memory). */
+	if (!node)
+		return ENOMEM;
 	if (value && !node_set_value(node, value, value_len))
 		return ENOMEM;
 	err = check_node_size(req, node);
@@ -251,7 +254,8 @@ static int remove_subtree(struct request *req, const char *path,
 		}
 	}
 	for (i = count; i-- > 0;)
-		view_delete(req->view, queue[i]);
+		if (!view_delete(req->view, queue[i]))
+			return ENOMEM;
 	if (parent)
 		node_remove_child(parent, path_basename(path));
 	talloc_free(queue);
@@ -280,7 +284,8 @@ int node_op_rm(struct request *req)
 			return ENOENT;
 		/* Whatever the store gets below it meanwhile is gone for this
 		 * request (and, in a transaction, for the rest of it). */
-		view_delete(req->view, path);
+		if (!view_delete(req->view, path))
+			return ENOMEM;
 		return reply_string(req, "OK");
 	}
 	parent = parent_path(req->ctx, path);
@@ -413,7 +418,7 @@ int node_op_set_perms(struct request *req)
 	if (err)
 		return err;
 	if (!perms_parse(req->ctx, nul + 1, count, &perms))
-		return EINVAL;
+		return errno == ENOMEM ? ENOMEM : EINVAL;
 	if (!who->privileged && perms.count > quota_of(req)->permissions)
 		return ENOSPC;
 	if (path[0] == '@') {
@@ -432,7 +437,9 @@ int node_op_set_perms(struct request *req)
 	if (!domain_exists(req->conn->server, perms.entries[0].domid))
 		return ENOENT;
 	for (i = 0; i < perms.count; i++)
-		domain_note_named(req->conn->server, perms.entries[i].domid);
+		if (!domain_note_named(req->conn->server,
+				       perms.entries[i].domid))
+			return ENOMEM;
 	edited = view_edit(req->view, path);
 	if (!edited)
 		return ENOMEM;

@@ -237,16 +237,19 @@ void watch_fire_initial(struct watch *watch)
 			 watch->token);
 }
 
-/* An event reaches a watcher that may read the node or its parent. */
-static bool may_see(struct server *server, const struct accessor *who,
-		    const struct change_note *note)
+/*
+ * An event reaches a watcher that may read the node or its parent: 1 if
+ * it may, 0 if not, -1 if that could not be found out (memory).
+ */
+static int may_see(struct server *server, const struct accessor *who,
+		   const struct change_note *note)
 {
 	void *tmp;
 	struct node *node;
-	bool seen = false;
+	int seen = 0;
 
 	if (who->privileged)
-		return true;
+		return 1;
 	if (note->kind == CHANGE_SPECIAL) {
 		struct perm_list *perms = watch_special_perms(server,
 							      note->path);
@@ -260,19 +263,26 @@ static bool may_see(struct server *server, const struct accessor *who,
 			   ACCESS_ANY_GENERATION) & PERM_READ)
 		return true;
 	tmp = talloc_new(NULL);
+	if (!tmp)
+		return -1;
 	node = store_fetch(server->store, tmp, note->path);
 	if (node && access_granted(server, who, &node->perms,
 				   node->generation) & PERM_READ) {
-		seen = true;
-	} else {
+		seen = 1;
+	} else if (node || errno == ENOENT) {
 		char *parent = talloc_strndup(tmp, note->path,
 					      path_parent_len(note->path));
 
 		if (parent && !*parent)
 			parent = talloc_strdup(tmp, "/");
 		node = parent ? store_fetch(server->store, tmp, parent) : NULL;
-		seen = node && (access_granted(server, who, &node->perms,
-					       node->generation) & PERM_READ);
+		if (node)
+			seen = !!(access_granted(server, who, &node->perms,
+						 node->generation) & PERM_READ);
+		else if (!parent || errno != ENOENT)
+			seen = -1;
+	} else {
+		seen = -1;
 	}
 	talloc_free(tmp);
 	return seen;
@@ -285,9 +295,15 @@ static void fire_bucket(struct server *server, struct watch_bucket *bucket,
 
 	if (!bucket)
 		return;
-	LIST_FOREACH(watch, &bucket->watches, bucket_link)
-		if (may_see(server, &watch->conn->who, note))
+	LIST_FOREACH(watch, &bucket->watches, bucket_link) {
+		int seen = may_see(server, &watch->conn->who, note);
+
+		/* An event it may be owed cannot just be dropped. */
+		if (seen < 0)
+			conn_doom(watch->conn, "out of memory for a watch event");
+		else if (seen)
 			deliver(watch, note->path);
+	}
 }
 
 void watch_fire_change(struct server *server, const struct change_note *note)

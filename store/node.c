@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <string.h>
 #include <talloc.h>
 
@@ -190,6 +191,7 @@ struct node *node_decode(void *ctx, const void *record, size_t len)
 	struct node *node;
 	size_t perm_bytes;
 
+	errno = EINVAL;
 	if (len < sizeof(hdr))
 		return NULL;
 	memcpy(&hdr, p, sizeof(hdr));
@@ -197,6 +199,7 @@ struct node *node_decode(void *ctx, const void *record, size_t len)
 	if (len != sizeof(hdr) + perm_bytes + hdr.value_len +
 		   hdr.children_len + hdr.padding)
 		return NULL;
+	errno = ENOMEM;
 	node = talloc_zero(ctx, struct node);
 	if (!node)
 		return NULL;

@@ -56,6 +56,7 @@ void node_encode(const struct node *node, void *record, uint32_t padding);
 #define NODE_RECORD_HEADER_SIZE 24
 void node_encode_header(const struct node *node, void *header,
 			uint32_t padding);
+/* NULL with errno EINVAL for a record that is not one, ENOMEM. */
 struct node *node_decode(void *ctx, const void *record, size_t len);
 
 #endif

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <talloc.h>
@@ -62,11 +63,15 @@ char *path_canonical(void *ctx, const char *path, unsigned int domid,
 	char *abs;
 
 	*relative = false;
+	errno = EINVAL;
 	if (path[0] == '@') {
 		/* Special names are opaque here; only their length matters. */
 		if (strlen(path) > path_max)
 			return NULL;
-		return talloc_strdup(ctx, path);
+		abs = talloc_strdup(ctx, path);
+		if (!abs)
+			errno = ENOMEM;
+		return abs;
 	}
 	if (path[0] == '/') {
 		abs = talloc_strdup(ctx, path);
@@ -77,11 +82,14 @@ char *path_canonical(void *ctx, const char *path, unsigned int domid,
 		abs = talloc_asprintf(ctx, PATH_DOMAIN_PREFIX "%u/%s", domid,
 				      path);
 	}
-	if (!abs)
+	if (!abs) {
+		errno = ENOMEM;
 		return NULL;
+	}
 	if (!path_is_valid_absolute(abs) ||
 	    path_length_for_quota(abs) > path_max) {
 		talloc_free(abs);
+		errno = EINVAL;
 		return NULL;
 	}
 	return abs;

@@ -23,7 +23,8 @@ bool path_is_special(const char *path);
  * character, "//", trailing '/', empty) or longer than @path_max once the
  * "/local/domain/<N>/" prefix is discounted.  Special '@' names are returned
  * unchanged and only checked for length; callers decide where they are
- * allowed.  *@relative tells whether the input was relative.
+ * allowed.  *@relative tells whether the input was relative.  errno says
+ * which: EINVAL, or ENOMEM.
  */
 char *path_canonical(void *ctx, const char *path, unsigned int domid,
 		     size_t path_max, bool *relative);

@@ -30,11 +30,14 @@ bool perms_parse(void *ctx, const char *strings, unsigned int count,
 	const char *s = strings;
 	unsigned int i;
 
+	errno = EINVAL;
 	if (count == 0)
 		return false;
 	out->entries = talloc_array(ctx, struct node_perm, count);
-	if (!out->entries)
+	if (!out->entries) {
+		errno = ENOMEM;
 		return false;
+	}
 	out->count = count;
 	for (i = 0; i < count; i++, s += strlen(s) + 1) {
 		char *end;

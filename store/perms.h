@@ -28,7 +28,8 @@ struct perm_list {
 /*
  * Parse @count NUL-terminated entries starting at @strings (as they come in
  * a SET_PERMS payload) into @out, whose entries are allocated on @ctx.
- * Returns false if an entry is malformed.
+ * Returns false if an entry is malformed (errno EINVAL) or memory ran out
+ * (errno ENOMEM).
  */
 bool perms_parse(void *ctx, const char *strings, unsigned int count,
 		 struct perm_list *out);

@@ -64,6 +64,7 @@ static TDB_DATA path_key(const char *path)
 struct decode_request {
 	void *ctx;
 	struct node *node;
+	int err;
 };
 
 static int decode_record(TDB_DATA key, TDB_DATA data, void *private_data)
@@ -71,6 +72,8 @@ static int decode_record(TDB_DATA key, TDB_DATA data, void *private_data)
 	struct decode_request *req = private_data;
 
 	req->node = node_decode(req->ctx, data.dptr, data.dsize);
+	/* A record that does not decode is a broken store, not memory. */
+	req->err = req->node ? 0 : errno == ENOMEM ? ENOMEM : EIO;
 	return 0;
 }
 
@@ -85,7 +88,7 @@ struct node *store_fetch(struct store *store, void *ctx, const char *path)
 		return NULL;
 	}
 	if (!req.node)
-		errno = ENOMEM;
+		errno = req.err;
 	return req.node;
 }
 
@@ -212,10 +215,12 @@ static int traverse_record(struct tdb_context *tdb, TDB_DATA key,
 {
 	struct traverse_request *req = private_data;
 	void *tmp = talloc_new(NULL);
-	char *path = talloc_strndup(tmp, (const char *)key.dptr, key.dsize);
-	struct node *node = node_decode(tmp, data.dptr, data.dsize);
+	char *path = tmp ? talloc_strndup(tmp, (const char *)key.dptr,
+					  key.dsize) : NULL;
+	struct node *node = path ? node_decode(tmp, data.dptr, data.dsize)
+				 : NULL;
 
-	if (!path || !node)
+	if (!path || (!node && errno == ENOMEM))
 		req->result = ENOMEM;
 	else
 		req->result = req->fn(path, node, req->arg);
@@ -230,6 +235,8 @@ int store_traverse(struct store *store,
 {
 	struct traverse_request req = { .fn = fn, .arg = arg };
 
-	tdb_traverse(store->tdb, traverse_record, &req);
+	/* A walk TDB could not finish is an error even if no visit was. */
+	if (tdb_traverse(store->tdb, traverse_record, &req) < 0 && !req.result)
+		return EIO;
 	return req.result;
 }

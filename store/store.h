@@ -19,7 +19,10 @@ struct store;
  */
 struct store *store_open(void *ctx, const char *file);
 
-/* The node at @path, allocated on @ctx, or NULL (errno ENOENT or ENOMEM). */
+/*
+ * The node at @path, allocated on @ctx, or NULL with errno ENOENT, ENOMEM,
+ * or EIO (the record does not decode).
+ */
 struct node *store_fetch(struct store *store, void *ctx, const char *path);
 
 /* True if a node exists at @path (cheaper than a fetch). */
@@ -39,7 +42,12 @@ unsigned long store_node_count(const struct store *store);
 /* Records on TDB's free list (what an allocation may have to walk). */
 long store_free_records(struct store *store);
 
-/* Visit every record; stops early when @fn returns non-zero. */
+/*
+ * Visit every record; stops early when @fn returns non-zero, and returns
+ * that.  A record that does not decode is visited with @node NULL.
+ * ENOMEM, or EIO if TDB could not finish the walk: then not every record
+ * was visited.
+ */
 int store_traverse(struct store *store,
 		   int (*fn)(const char *path, const struct node *node,
 			     void *arg),

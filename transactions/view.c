@@ -37,8 +37,19 @@ struct view {
 	unsigned int count;
 	unsigned int hiding;		/* entries with hides_below */
 	unsigned long modifications;
+	/* Failures met loading or noting (memory, a broken record): a node
+	 * that could not be loaded looks absent, so a request that met one
+	 * must not trust what it saw. */
+	unsigned long failures;
+	int last_error;
 	struct change_note *changes, **changes_tail;
 };
+
+static void view_failed(struct view *view, int err)
+{
+	view->failures++;
+	view->last_error = err;
+}
 
 static int view_destroy(struct view *view)
 {
@@ -98,18 +109,19 @@ static void add_entry(struct view *view, struct view_entry *entry)
 	}
 }
 
-/* True if an ancestor of @path was removed in this view. */
-static bool hidden_by_removal(struct view *view, const char *path)
+/* 1 if an ancestor of @path was removed in this view, 0 if not, -1 if
+ * memory ran out. */
+static int hidden_by_removal(struct view *view, const char *path)
 {
 	char *copy;
 	size_t len;
 	bool hidden = false;
 
 	if (!view->hiding)
-		return false;
+		return 0;
 	copy = talloc_strdup(view, path);
 	if (!copy)
-		return false;
+		return -1;
 	for (len = path_parent_len(copy); len > 0 && !hidden;
 	     len = path_parent_len(copy)) {
 		struct view_entry *entry;
@@ -139,34 +151,36 @@ static void note_base(struct view_entry *entry)
 static struct view_entry *load_entry(struct view *view, const char *path)
 {
 	struct view_entry *entry = find_entry(view, path);
+	int hidden, err = ENOMEM;
 
 	if (entry)
 		return entry;
 	entry = talloc_zero(view, struct view_entry);
 	if (!entry)
-		return NULL;
+		goto fail;
 	entry->path = talloc_strdup(entry, path);
-	if (!entry->path)
-		goto nomem;
-	if (!hidden_by_removal(view, path)) {
-		entry->base = store_fetch(view->store, entry, path);
-		if (!entry->base && errno != ENOENT)
-			goto nomem;
+	hidden = entry->path ? hidden_by_removal(view, path) : -1;
+	if (hidden < 0)
+		goto fail;
+	entry->base = store_fetch(view->store, entry, path);
+	if (!entry->base && errno != ENOENT) {
+		err = errno;
+		goto fail;
+	}
+	if (!hidden) {
 		/* Reads of unchanged nodes share the base copy. */
 		entry->cur = entry->base;
 	} else {
 		/* Absent here by this view's own doing: the store's node (if
 		 * any) is gone once the view applies. */
-		entry->base = store_fetch(view->store, entry, path);
-		if (!entry->base && errno != ENOENT)
-			goto nomem;
 		entry->changed = entry->base != NULL;
 	}
 	note_base(entry);
 	add_entry(view, entry);
 	return entry;
-nomem:
+fail:
 	talloc_free(entry);
+	view_failed(view, err);
 	return NULL;
 }
 
@@ -202,31 +216,34 @@ struct node *view_create(struct view *view, const char *path,
 	if (!entry || entry->cur)
 		return NULL;
 	node = node_new(entry, perms);
-	if (!node)
+	if (!node) {
+		view_failed(view, ENOMEM);
 		return NULL;
+	}
 	entry->cur = node;
 	entry->changed = true;
 	view->modifications++;
 	return node;
 }
 
-void view_delete(struct view *view, const char *path)
+bool view_delete(struct view *view, const char *path)
 {
 	struct view_entry *entry = load_entry(view, path);
 
 	if (!entry)
-		return;
+		return false;
 	if (!entry->hides_below) {
 		entry->hides_below = true;
 		view->hiding++;
 	}
 	if (!entry->cur)
-		return;
+		return true;
 	if (entry->cur != entry->base)
 		talloc_free(entry->cur);
 	entry->cur = NULL;
 	entry->changed = true;
 	view->modifications++;
+	return true;
 }
 
 bool view_note_change(struct view *view, const char *path,
@@ -247,24 +264,24 @@ bool view_note_change(struct view *view, const char *path,
 	}
 	note = talloc_zero(view, struct change_note);
 	if (!note)
-		return false;
+		goto fail;
 	note->path = talloc_strdup(note, path);
 	note->kind = kind;
 	if (old_perms) {
 		note->old_perms = talloc(note, struct perm_list);
 		if (!note->old_perms ||
-		    !perms_copy(note, old_perms, note->old_perms)) {
-			talloc_free(note);
-			return false;
-		}
+		    !perms_copy(note, old_perms, note->old_perms))
+			goto fail;
 	}
-	if (!note->path) {
-		talloc_free(note);
-		return false;
-	}
+	if (!note->path)
+		goto fail;
 	*view->changes_tail = note;
 	view->changes_tail = &note->next;
 	return true;
+fail:
+	talloc_free(note);
+	view_failed(view, ENOMEM);
+	return false;
 }
 
 struct change_note *view_changes(struct view *view)
@@ -305,6 +322,32 @@ unsigned long view_modifications(const struct view *view)
 unsigned int view_touched(const struct view *view)
 {
 	return view->count;
+}
+
+unsigned long view_failures(const struct view *view)
+{
+	return view->failures;
+}
+
+int view_last_error(const struct view *view)
+{
+	return view->last_error;
+}
+
+int view_for_each_new_owner(const struct view *view,
+			    int (*fn)(void *arg, uint32_t owner), void *arg)
+{
+	const struct view_entry *entry;
+	int err;
+
+	for (entry = view->list; entry; entry = entry->next) {
+		if (!entry->changed || !entry->cur)
+			continue;
+		err = fn(arg, owner_of(entry->cur));
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 int view_apply(struct view *view, view_owner_fn owner_fn, void *arg)

@@ -55,9 +55,9 @@ struct node *view_create(struct view *view, const char *path,
 /*
  * Remove the node at @path, if this view has one, and hide whatever the
  * store holds below @path from this view from now on.  The caller unlinks
- * it from its parent.
+ * it from its parent.  False if memory ran out.
  */
-void view_delete(struct view *view, const char *path);
+bool view_delete(struct view *view, const char *path);
 
 /* Record that a change to @path should fire watches once applied. */
 bool view_note_change(struct view *view, const char *path,
@@ -81,6 +81,19 @@ unsigned long view_modifications(const struct view *view);
 
 /* Number of nodes this view has touched (the transaction-nodes quota). */
 unsigned int view_touched(const struct view *view);
+
+/*
+ * Failures met inside the view (memory, a record that does not decode),
+ * and the errno value of the last.  A node the view could not load looks
+ * absent, so a request during which this count moved must answer the
+ * error, whatever it saw.
+ */
+unsigned long view_failures(const struct view *view);
+int view_last_error(const struct view *view);
+
+/* Call @fn with the owner of every node the view writes, until it fails. */
+int view_for_each_new_owner(const struct view *view,
+			    int (*fn)(void *arg, uint32_t owner), void *arg);
 
 /*
  * Called by view_apply for each node it writes or removes, with the owner

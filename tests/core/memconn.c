@@ -200,6 +200,11 @@ void memconn_hang_up(struct memconn *mc)
 	mc->hung_up = true;
 }
 
+bool memconn_queue_input(struct memconn *mc, const void *bytes, size_t len)
+{
+	return queue_push(mc, &mc->in, bytes, len);
+}
+
 bool memconn_notify(struct memconn *mc)
 {
 	return feed_core(mc);

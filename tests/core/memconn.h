@@ -64,6 +64,9 @@ bool memconn_send(struct memconn *mc, uint32_t type, uint32_t req_id,
  */
 void memconn_hang_up(struct memconn *mc);
 
+/* Queue input without telling the core (memconn_notify does). */
+bool memconn_queue_input(struct memconn *mc, const void *bytes, size_t len);
+
 /* Tell the core input may be waiting, as memconn_send_bytes does. */
 bool memconn_notify(struct memconn *mc);
 

@@ -1774,6 +1774,8 @@ static int count_owned(const char *path, const struct node *node, void *arg)
 {
 	struct owner_count *count = arg;
 
+	if (!node)
+		return EIO;	/* a record that does not decode */
 	if (node->perms.count && node->perms.entries[0].domid == count->domid)
 		count->nodes++;
 	return 0;

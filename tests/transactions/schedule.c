@@ -190,6 +190,8 @@ static void count_owner(struct owner_count *owners, uint32_t domid)
 
 static int count_record(const char *path, const struct node *node, void *arg)
 {
+	if (!node)
+		return EIO;	/* a record that does not decode */
 	if (node->perms.count)
 		count_owner(arg, node->perms.entries[0].domid);
 	return 0;
@@ -202,11 +204,12 @@ static bool check_memory(struct schedule_run *run, struct server *server)
 	const uint32_t known[] = { 0, SCHEDULE_GUEST };
 	struct connection *conn;
 	unsigned int i;
-	unsigned long problems = control_check_store(server);
+	long problems = control_check_store(server);
 
 	if (problems)
-		return fail(run, "control_check_store: %lu problems", problems);
-	store_traverse(server->store, count_record, owners);
+		return fail(run, "control_check_store: %ld problems", problems);
+	if (store_traverse(server->store, count_record, owners) != 0)
+		return fail(run, "the store could not be walked");
 	for (i = 0; i < MAX_OWNERS && owners[i].nodes; i++)
 		if (domain_node_count(server, owners[i].domid) !=
 		    owners[i].nodes)

@@ -269,7 +269,9 @@ static void test_decode_rejects_bad_lengths(void **state)
 	record = talloc_size(f->ctx, size + 8);
 	assert_non_null(record);
 	node_encode(node, record, 0);
+	errno = 0;
 	assert_null(node_decode(f->ctx, record, size - 1));
+	assert_int_equal(errno, EINVAL);	/* not taken for ENOMEM */
 	assert_null(node_decode(f->ctx, record, size + 1));
 	assert_null(node_decode(f->ctx, record, 3));
 	assert_null(node_decode(f->ctx, record, 0));
@@ -492,6 +494,7 @@ static int record_visit(const char *path, const struct node *node, void *arg)
 	struct visit *v = arg;
 	unsigned int n;
 
+	assert_non_null(node);
 	assert_int_equal(sscanf(path, "/n%u", &n), 1);
 	assert_true(n < sizeof(v->seen));
 	assert_int_equal(node->value_len, strlen(path));
