@@ -37,13 +37,17 @@ const char *request_single_string(const struct request *req)
 	return req->payload;
 }
 
+/*
+ * Bytes after the last NUL are no string: Xen 4.17 ignores them, so
+ * "path\0token\0junk" is a WATCH of path with token.
+ */
 int request_strings(const struct request *req, const char **argv, int max)
 {
 	const char *p = req->payload, *end = req->payload + req->hdr.len;
 	int count = 0;
 
-	if (req->hdr.len == 0 || end[-1] != '\0')
-		return -1;
+	while (end > p && end[-1] != '\0')
+		end--;
 	for (; p < end; p += strlen(p) + 1) {
 		if (count < max)
 			argv[count] = p;
@@ -106,15 +110,22 @@ static int do_watch(struct request *req)
 	return err ? err : reply_string(req, "OK");
 }
 
+/*
+ * A path that could not be watched names no watch: ENOENT, as Xen 4.17
+ * answers (it only resolves a relative path before looking), not EINVAL.
+ */
 static int do_unwatch(struct request *req)
 {
-	const char *token;
+	const char *argv[3];
 	char *path;
 	bool relative;
-	int err = watch_arguments(req, &path, &token, &relative);
+	int err;
 
-	if (!err)
-		err = watch_remove(req->conn, path, token);
+	if (request_strings(req, argv, 3) != 2)
+		return EINVAL;
+	if (node_path_argument(req, argv[0], true, &path, &relative))
+		return ENOENT;
+	err = watch_remove(req->conn, path, argv[1]);
 	return err ? err : reply_string(req, "OK");
 }
 
@@ -308,6 +319,8 @@ static int run_in_transaction(struct request *req, const struct handler *h)
 	int err = run_handler(req, h);
 	bool changed = view_modifications(req->view) != before;
 
+	if (req->outside_transaction)
+		return err;
 	/* Failed after changing its view: the transaction is half-applied,
 	 * and its commit will say so. */
 	if (err && changed)

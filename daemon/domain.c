@@ -212,31 +212,53 @@ void domain_fire_special(struct server *server, const char *name)
 
 static int remove_owned_nodes(struct server *server, struct domain *domain);
 
-/* A domid argument: Xen reads it with atoi. */
-static bool parse_domid(const char *arg, uint32_t *domid)
+/*
+ * The lifecycle requests read their arguments as Xen 4.17 does, so they
+ * fail alike: atoi into an unsigned domid ("-1" is 4294967295, "abc" 0),
+ * extra arguments ignored where Xen ignores them.
+ */
+static uint32_t domid_argument(const char *arg)
 {
-	long value = atol(arg);
+	return (uint32_t)atoi(arg);
+}
 
-	if (value < 0 || value >= DOMID_LIMIT)
-		return false;
-	*domid = (uint32_t)value;
-	return true;
+/*
+ * Xen's find_connected_domain: an introduced domain (dom0 always is);
+ * ENOENT otherwise.  @out is the registry's entry.
+ */
+static int connected_domain(struct server *server, uint32_t domid,
+			    struct domain **out)
+{
+	struct domain *domain = domain_find(server, domid);
+
+	if (domid == 0 && !domain)
+		domain = domain_get(server, 0);
+	if (domid == 0 && !domain)
+		return ENOMEM;
+	if (!domain || (domid != 0 && !domain->introduced))
+		return ENOENT;
+	*out = domain;
+	return 0;
 }
 
 int domain_request_introduce(struct request *req)
 {
 	struct server *server = req->conn->server;
-	const char *argv[4];
+	const char *argv[3];
 	uint32_t domid, port;
 	struct domain *domain;
 	bool was_introduced;
 	int err;
 
-	if (request_strings(req, argv, 4) != 3 || !parse_domid(argv[0], &domid))
+	/* domid\0 gfn\0 port\0; the port is checked before anything else. */
+	if (request_strings(req, argv, 3) < 3)
+		return EINVAL;
+	domid = domid_argument(argv[0]);
+	port = (uint32_t)atoi(argv[2]);
+	if (port == 0 || domid >= DOMID_LIMIT)
 		return EINVAL;
 	if (!server->domain_backend)
 		return ENOSYS;
-	port = (uint32_t)atol(argv[2]);
 	domain = domain_get(server, domid);
 	if (!domain)
 		return ENOMEM;
@@ -262,17 +284,18 @@ int domain_request_introduce(struct request *req)
 	return reply_string(req, "OK");
 }
 
+/* RELEASE and RESUME: one domid, not 0 (EINVAL), introduced (ENOENT). */
 static int domain_argument(struct request *req, struct domain **domain)
 {
 	const char *arg = request_single_string(req);
 	uint32_t domid;
 
-	if (!arg || !parse_domid(arg, &domid))
+	if (!arg)
 		return EINVAL;
-	*domain = domain_find(req->conn->server, domid);
-	if (!*domain || !(*domain)->introduced)
-		return ENOENT;
-	return 0;
+	domid = domid_argument(arg);
+	if (domid == 0)
+		return EINVAL;
+	return connected_domain(req->conn->server, domid, domain);
 }
 
 /* Forget an introduced domain: its ring connection goes, @releaseDomain. */
@@ -295,12 +318,8 @@ static void domain_forget(struct server *server, struct domain *domain)
 int domain_request_release(struct request *req)
 {
 	struct domain *domain;
-	int err;
+	int err = domain_argument(req, &domain);
 
-	if (request_single_string(req) &&
-	    strtol(request_single_string(req), NULL, 10) == 0)
-		return EINVAL;
-	err = domain_argument(req, &domain);
 	if (err)
 		return err;
 	domain_forget(req->conn->server, domain);
@@ -324,33 +343,36 @@ int domain_request_is_introduced(struct request *req)
 	struct domain *domain;
 	uint32_t domid;
 
-	if (!arg || !parse_domid(arg, &domid))
+	if (!arg)
 		return EINVAL;
+	domid = domid_argument(arg);
 	domain = domain_find(req->conn->server, domid);
-	return reply_string(req, domid == 0 || (domain && domain->introduced)
-				 ? "T" : "F");
+	/* DOMID_SELF (the first reserved id) is always introduced. */
+	return reply_string(req, domid == 0 || domid == DOMID_LIMIT ||
+				 (domain && domain->introduced) ? "T" : "F");
 }
 
 int domain_request_set_target(struct request *req)
 {
 	struct server *server = req->conn->server;
-	const char *argv[3];
-	uint32_t domid, target;
-	struct domain *domain;
+	const char *argv[2];
+	struct domain *domain, *target;
 	struct connection *conn;
+	int err;
 
-	if (request_strings(req, argv, 3) != 2 ||
-	    !parse_domid(argv[0], &domid) || !parse_domid(argv[1], &target))
+	if (request_strings(req, argv, 2) < 2)
 		return EINVAL;
-	domain = domain_find(server, domid);
-	if (!domain || !domain->introduced || !domain_exists(server, target))
-		return ENOENT;
+	err = connected_domain(server, domid_argument(argv[0]), &domain);
+	if (!err)
+		err = connected_domain(server, domid_argument(argv[1]), &target);
+	if (err)
+		return err;
 	domain->has_target = true;
-	domain->target = target;
+	domain->target = target->domid;
 	TAILQ_FOREACH(conn, &server->connections, link) {
 		if (conn->domain == domain) {
 			conn->who.has_target = true;
-			conn->who.target = target;
+			conn->who.target = target->domid;
 		}
 	}
 	return reply_string(req, "OK");

@@ -128,6 +128,12 @@ struct request {
 	uint32_t reply_len;
 	/* WATCH: the watch whose first event follows the reply. */
 	struct watch *new_watch;
+	/*
+	 * Answered from outside the store (@introduceDomain's and
+	 * @releaseDomain's permissions): not logged in the transaction, so
+	 * its commit neither replays it nor conflicts on it.
+	 */
+	bool outside_transaction;
 };
 
 /* connection.c */
@@ -156,7 +162,10 @@ int reply_data(struct request *req, const void *data, uint32_t len);
 int reply_string(struct request *req, const char *s);
 /* Exactly one NUL-terminated string, or NULL. */
 const char *request_single_string(const struct request *req);
-/* Split the payload into NUL-terminated strings; -1 if it does not end in NUL. */
+/*
+ * Split the payload into its NUL-terminated strings (bytes after the last
+ * NUL ignored, as Xen does); returns how many, storing at most @max.
+ */
 int request_strings(const struct request *req, const char **argv, int max);
 /* Fire the change notes of an applied view. */
 void server_fire_changes(struct server *server, struct view *view);

@@ -376,6 +376,8 @@ int node_op_get_perms(struct request *req)
 	if (err)
 		return err;
 	if (path[0] == '@') {
+		/* Not in the store: answered alike in a transaction or not. */
+		req->outside_transaction = true;
 		special = watch_special_perms(req->conn->server, path);
 		return special ? reply_perms(req, special) : EINVAL;
 	}
@@ -395,6 +397,11 @@ static int set_special_perms(struct request *req, struct perm_list *target,
 	return reply_string(req, "OK");
 }
 
+/*
+ * The checks come in Xen 4.17's order, so a request wrong in several ways
+ * gets its error: the entries' count, their quota, their syntax, an owner
+ * that is not a domain, then the path and the caller's rights.
+ */
 int node_op_set_perms(struct request *req)
 {
 	const struct accessor *who = &req->conn->who;
@@ -408,24 +415,33 @@ int node_op_set_perms(struct request *req)
 	bool relative;
 	int err;
 
-	/* path\0 then one or more NUL-terminated permission entries. */
-	if (!nul || req->hdr.len == 0 || req->payload[req->hdr.len - 1] != '\0')
+	/*
+	 * path\0 then one or more NUL-terminated permission entries; like
+	 * Xen, bytes after the last NUL are ignored.
+	 */
+	if (!nul)
 		return EINVAL;
 	for (i = (uint32_t)(nul - req->payload) + 1; i < req->hdr.len; i++)
 		if (req->payload[i] == '\0')
 			count++;
-	err = node_path_argument(req, req->payload, true, &path, &relative);
-	if (err)
-		return err;
+	if (count == 0)
+		return EINVAL;
+	if (!who->privileged && count > quota_of(req)->permissions)
+		return ENOSPC;
 	if (!perms_parse(req->ctx, nul + 1, count, &perms))
 		return errno == ENOMEM ? ENOMEM : EINVAL;
-	if (!who->privileged && perms.count > quota_of(req)->permissions)
-		return ENOSPC;
-	if (path[0] == '@') {
-		special = watch_special_perms(req->conn->server, path);
+	if (!domain_exists(req->conn->server, perms.entries[0].domid))
+		return ENOENT;
+	if (req->payload[0] == '@') {
+		/* Not in the store: changed at once, in a transaction too. */
+		req->outside_transaction = true;
+		special = watch_special_perms(req->conn->server, req->payload);
 		return special ? set_special_perms(req, special, &perms)
-			       : EINVAL;
+			       : ENOENT;
 	}
+	err = node_path_argument(req, req->payload, false, &path, &relative);
+	if (err)
+		return err;
 	node = access_get_node(req, path, PERM_WRITE, &err);
 	if (!node)
 		return err;
@@ -434,8 +450,6 @@ int node_op_set_perms(struct request *req)
 	if (!who->privileged &&
 	    perms.entries[0].domid != node->perms.entries[0].domid)
 		return EPERM;
-	if (!domain_exists(req->conn->server, perms.entries[0].domid))
-		return ENOENT;
 	for (i = 0; i < perms.count; i++)
 		if (!domain_note_named(req->conn->server,
 				       perms.entries[i].domid))

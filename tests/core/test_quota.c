@@ -54,7 +54,7 @@ static struct fixture *setup_with_quota(unsigned long nodes)
 	server_set_domain_backend(f->server, &fake_backend, NULL);
 	f->dom0 = memconn_new(f, f->server, 0);
 	assert_int_equal(memconn_callv(f->dom0, XS_INTRODUCE, 0, &reply, false,
-				       "5", "0", "0", NULL), 0);
+				       "5", "0", "1", NULL), 0);
 	/* The guest's home, owned by the guest: one node charged to it. */
 	assert_int_equal(memconn_callv(f->dom0, XS_MKDIR, 0, &reply, false,
 				       "/local/domain/5", NULL), 0);

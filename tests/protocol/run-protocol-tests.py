@@ -37,7 +37,9 @@ from xsd import (Client, XS_CONTROL, XS_DIRECTORY, XS_READ,  # noqa: E402
                  XS_TRANSACTION_END, XS_GET_DOMAIN_PATH, XS_WRITE, XS_MKDIR,
                  XS_RM, XS_SET_PERMS, XS_WATCH_EVENT, XS_ERROR,
                  XS_RESET_WATCHES, XS_DIRECTORY_PART, XS_TYPE_COUNT,
-                 XS_INVALID, XENSTORE_PAYLOAD_MAX, HEADER_FMT)
+                 XS_INVALID, XENSTORE_PAYLOAD_MAX, HEADER_FMT,
+                 XS_INTRODUCE, XS_RELEASE, XS_RESUME,
+                 XS_IS_DOMAIN_INTRODUCED, XS_SET_TARGET)
 
 # XS_RESTRICT was removed from xs_wire.h; its number stays unused.
 XS_RESTRICT_REMOVED = XS_RESET_WATCHES - 1
@@ -830,6 +832,76 @@ def t_tx_siblings(ctx):
     expect(rq(a, XS_READ, b + b"/c2\0"), (XS_READ, b"y"))
 
 
+# ================================================================ odd shapes Xen accepts
+
+@test("WATCH: bytes after the token's NUL are ignored, as Xen does")
+def t_watch_trailing(ctx):
+    c = ctx.conn()
+    b = ctx.base(c, "watchjunk")
+    c.send_raw(Client.pack(XS_WATCH, b + b"\0tok\0junk", req_id=9))
+    expect(c.read_message(), xsd.Reply(XS_WATCH, 9, 0, b"OK\0"), "WATCH reply")
+    expect(c.read_event(), ev(b, b"tok"), "initial event")
+    expect(rq(c, XS_UNWATCH, b + b"\0tok\0more"), ok(XS_UNWATCH), "UNWATCH with junk")
+
+
+@test("SET_PERMS and DIRECTORY_PART: bytes after the last NUL are ignored")
+def t_trailing_ignored(ctx):
+    c = ctx.conn()
+    b = ctx.base(c, "trailing")
+    expect(rq(c, XS_WRITE, b + b"/p\0"), ok(XS_WRITE))
+    expect(rq(c, XS_SET_PERMS, b + b"/p\0b0\0junk"), ok(XS_SET_PERMS))
+    expect(rq(c, XS_GET_PERMS, b + b"/p\0"), (XS_GET_PERMS, b"b0\0"))
+    expect(rq(c, XS_DIRECTORY_PART, b + b"\0" + b"0\0junk")[0], XS_DIRECTORY_PART)
+    expect(gen_and_names(rq(c, XS_DIRECTORY_PART, b + b"\0" + b"0\0junk")[1])[1],
+           b"p\0\0", "listing")
+    expect(rq(c, XS_CONTROL, b"check\0junk"), ok(XS_CONTROL), "CONTROL check")
+
+
+@test("IS_DOMAIN_INTRODUCED: domids read with atoi; dom0 and DOMID_SELF are")
+def t_is_introduced(ctx):
+    c = ctx.conn()
+    for arg, want in ((b"0", b"T"), (b"abc", b"T"), (b"32752", b"T"),
+                      (b"9", b"F"), (b"-1", b"F"), (b"99999", b"F"),
+                      (b"32753", b"F")):
+        expect(rq(c, XS_IS_DOMAIN_INTRODUCED, arg + b"\0"),
+               (XS_IS_DOMAIN_INTRODUCED, want + b"\0"), "domid %r" % arg)
+    expect(rq(c, XS_IS_DOMAIN_INTRODUCED, b"9\0x\0"), err("EINVAL"), "extra argument")
+
+
+@test("SET_TARGET: dom0 counts as introduced; extra arguments ignored")
+def t_set_target_dom0(ctx):
+    c = ctx.conn()
+    expect(rq(c, XS_SET_TARGET, b"0\0" b"0\0"), ok(XS_SET_TARGET))
+    expect(rq(c, XS_SET_TARGET, b"0\0" b"0\0" b"x\0"), ok(XS_SET_TARGET))
+    expect(rq(c, XS_SET_TARGET, b"0\0" b"0\0" b"x"), ok(XS_SET_TARGET))
+
+
+@test("special nodes in a transaction: answered and changed as outside it",
+      diverges_from_reference="4.17 answers EINVAL to GET_PERMS of a special "
+      "node (see the GET_PERMS test); its SET_PERMS ignores the transaction "
+      "too")
+def t_special_in_tx(ctx):
+    c = ctx.conn()
+    other = ctx.conn()
+    tx = start_tx(c)
+    expect(rq(c, XS_GET_PERMS, b"@releaseDomain\0", tx), (XS_GET_PERMS, b"n0\0"), "in tx")
+    expect(rq(c, XS_SET_PERMS, b"@releaseDomain\0r0\0", tx), ok(XS_SET_PERMS), "SET in tx")
+    expect(rq(other, XS_GET_PERMS, b"@releaseDomain\0"), (XS_GET_PERMS, b"r0\0"),
+           "seen at once outside the transaction")
+    expect(rq(c, XS_GET_PERMS, b"@releaseDomain\0", tx), (XS_GET_PERMS, b"r0\0"), "in tx again")
+    expect(rq(other, XS_SET_PERMS, b"@releaseDomain\0b0\0"), ok(XS_SET_PERMS), "changed by another")
+    expect(rq(c, XS_GET_PERMS, b"@xsdiff\0", tx), err("EINVAL"), "unknown @-name in tx")
+    expect(rq(c, XS_SET_PERMS, b"@xsdiff\0n0\0", tx), err("ENOENT"), "SET unknown @-name in tx")
+    expect(rq(c, XS_TRANSACTION_END, b"T\0", tx), ok(XS_TRANSACTION_END),
+           "commit: special nodes are not part of what it saw")
+    expect(rq(c, XS_GET_PERMS, b"@releaseDomain\0"), (XS_GET_PERMS, b"b0\0"))
+    tx = start_tx(c)
+    expect(rq(c, XS_SET_PERMS, b"@releaseDomain\0n0\0", tx), ok(XS_SET_PERMS))
+    expect(rq(c, XS_TRANSACTION_END, b"F\0", tx), ok(XS_TRANSACTION_END), "abort")
+    expect(rq(c, XS_GET_PERMS, b"@releaseDomain\0"), (XS_GET_PERMS, b"n0\0"),
+           "an aborted transaction's SET_PERMS of a special node stays, as in Xen")
+
+
 # ================================================================ control
 
 @test("CONTROL: help lists the sub-commands, one per line")
@@ -1004,9 +1076,50 @@ BAD_INPUT = [
     ("MKDIR of @releaseDomain", XS_MKDIR, b"@releaseDomain\0", 0, err("EINVAL"), None),
     ("RM of @introduceDomain", XS_RM, b"@introduceDomain\0", 0, err("EINVAL"), None),
     ("DIRECTORY of @releaseDomain", XS_DIRECTORY, b"@releaseDomain\0", 0, err("EINVAL"), None),
-    ("SET_PERMS of @other", XS_SET_PERMS, b"@other\0n0\0", 0, err("EINVAL"),
-     "4.17 answers a leftover errno for an unknown @-node; PROTOCOL.md: only "
-     "@introduceDomain and @releaseDomain are valid"),
+    # An @-name that is not one of the two special nodes names no node.
+    ("SET_PERMS of @other", XS_SET_PERMS, b"@other\0n0\0", 0, err("ENOENT"), None),
+    ("SET_PERMS of @xsdiff", XS_SET_PERMS, b"@xsdiff\0n0\0", 0, err("ENOENT"), None),
+    ("SET_PERMS of @", XS_SET_PERMS, b"@\0n0\0", 0, err("ENOENT"), None),
+    ("SET_PERMS of @xsdiff with a bad entry", XS_SET_PERMS, b"@xsdiff\0bad\0", 0, err("EINVAL"), None),
+    # The owner is checked before the path: a missing domain wins.
+    ("SET_PERMS of @introduceDomain owned by a missing domain", XS_SET_PERMS,
+     b"@introduceDomain\0r9\0", 0, err("ENOENT"), None),
+    ("SET_PERMS of @xsdiff owned by a missing domain", XS_SET_PERMS, b"@xsdiff\0r9\0", 0, err("ENOENT"), None),
+    ("SET_PERMS of an invalid path owned by a missing domain", XS_SET_PERMS,
+     b"/a b\0r9\0", 0, err("ENOENT"), None),
+    ("SET_PERMS of an invalid path, bad entry", XS_SET_PERMS, b"/a b\0bad\0", 0, err("EINVAL"), None),
+    # UNWATCH looks the pair up; a path no watch could have is ENOENT.
+    ("UNWATCH of a path with a trailing /", XS_UNWATCH, b"xsdiff/16/\0tok\0", 0, err("ENOENT"), None),
+    ("UNWATCH of a path with a space", XS_UNWATCH, b"/a b\0t\0", 0, err("ENOENT"), None),
+    ("UNWATCH of a path with a tab, binary token", XS_UNWATCH,
+     b"/ptest/a\tb\0\xff\xfe\x01\0", 0, err("ENOENT"), None),
+    ("UNWATCH of an empty path", XS_UNWATCH, b"\0t\0", 0, err("ENOENT"), None),
+    ("UNWATCH of an empty path and token", XS_UNWATCH, b"\0\0", 0, err("ENOENT"), None),
+    ("UNWATCH of an unknown @-name", XS_UNWATCH, b"@other\0t\0", 0, err("ENOENT"), None),
+    ("UNWATCH with bytes after the last NUL", XS_UNWATCH, b"/ptest/x\0t\0junk", 0, err("ENOENT"), None),
+    ("UNWATCH without the final NUL", XS_UNWATCH, b"/ptest/x\0t", 0, err("EINVAL"), None),
+    # Domain requests: arguments read with atoi, checked before anything.
+    ("RESUME of domain 0", XS_RESUME, b"0\0", 0, err("EINVAL"), None),
+    ("RESUME of an empty domid", XS_RESUME, b"\0", 0, err("EINVAL"), None),
+    ("RESUME of a non-number (atoi: 0)", XS_RESUME, b"abc\0", 0, err("EINVAL"), None),
+    ("RESUME of domid -1 (4294967295)", XS_RESUME, b"-1\0", 0, err("ENOENT"), None),
+    ("RESUME of a domain never introduced", XS_RESUME, b"9\0", 0, err("ENOENT"), None),
+    ("RESUME with an empty payload", XS_RESUME, b"", 0, err("EINVAL"), None),
+    ("RESUME with an extra argument", XS_RESUME, b"9\0x\0", 0, err("EINVAL"), None),
+    ("RELEASE of domain 0", XS_RELEASE, b"0\0", 0, err("EINVAL"), None),
+    ("RELEASE of domid -1 (4294967295)", XS_RELEASE, b"-1\0", 0, err("ENOENT"), None),
+    ("RELEASE of a domain never introduced", XS_RELEASE, b"9\0", 0, err("ENOENT"), None),
+    ("INTRODUCE with port 0", XS_INTRODUCE, b"5\0" b"1\0" b"0\0", 0, err("EINVAL"), None),
+    ("INTRODUCE with a port that is no number", XS_INTRODUCE, b"5\0" b"1\0" b"abc\0", 0, err("EINVAL"), None),
+    ("INTRODUCE with port 0 and an extra argument", XS_INTRODUCE,
+     b"5\0" b"1\0" b"0\0" b"x\0", 0, err("EINVAL"), None),
+    ("INTRODUCE without the port", XS_INTRODUCE, b"5\0" b"1\0", 0, err("EINVAL"), None),
+    ("INTRODUCE with an empty payload", XS_INTRODUCE, b"", 0, err("EINVAL"), None),
+    ("IS_DOMAIN_INTRODUCED without the NUL", XS_IS_DOMAIN_INTRODUCED, b"1", 0, err("EINVAL"), None),
+    ("SET_TARGET without the target's NUL", XS_SET_TARGET, b"1\0" b"2", 0, err("EINVAL"), None),
+    ("SET_TARGET of a domain never introduced", XS_SET_TARGET, b"9\0" b"0\0", 0, err("ENOENT"), None),
+    ("SET_TARGET to a domain never introduced", XS_SET_TARGET, b"0\0" b"9\0", 0, err("ENOENT"), None),
+    ("SET_TARGET with domid -1", XS_SET_TARGET, b"-1\0" b"0\0", 0, err("ENOENT"), None),
     # Unknown and server-only types.
     ("type 20 (removed XS_RESTRICT)", XS_RESTRICT_REMOVED, b"0\0", 0, err("ENOSYS"), None),
     ("type XS_TYPE_COUNT", XS_TYPE_COUNT, b"\0", 0, err("ENOSYS"), None),

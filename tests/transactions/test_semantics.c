@@ -1105,7 +1105,7 @@ static struct xs_env *make_env(void *ctx)
 	assert_non_null(dom0);
 	snprintf(domid, sizeof(domid), "%u", SCHEDULE_GUEST);
 	assert_int_equal(xs_callv(dom0, XS_INTRODUCE, 0, &reply, false, domid,
-				  "0", "0", NULL), 0);
+				  "0", "1", NULL), 0);
 	xs_close(dom0);
 	return env;
 }
