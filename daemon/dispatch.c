@@ -123,8 +123,9 @@ static int do_unwatch(struct request *req)
 
 	if (request_strings(req, argv, 3) != 2)
 		return EINVAL;
-	if (node_path_argument(req, argv[0], true, &path, &relative))
-		return ENOENT;
+	err = node_path_argument(req, argv[0], true, &path, &relative);
+	if (err)
+		return err == ENOMEM ? ENOMEM : ENOENT;
 	err = watch_remove(req->conn, path, argv[1]);
 	return err ? err : reply_string(req, "OK");
 }
