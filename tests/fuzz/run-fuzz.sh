@@ -9,13 +9,21 @@
 #
 # Environment: abs_top_builddir, abs_top_srcdir (set by make check),
 # XS_FUZZING (yes/no, from configure; detected if unset), FUZZ_SECONDS,
-# FUZZ_WORKDIR (keep the grown corpus and artifacts there).
+# FUZZ_WORKDIR (keep the grown corpus and artifacts there), FUZZ_TARGET
+# (default fuzz_dispatch, whose corpus is corpus/; another target NAME
+# fuzz_X has its corpus in corpus-X/ and its dictionary in X-dict.txt).
 
 srcdir=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 builddir=${abs_top_builddir:-$(pwd)}
-target=$builddir/tests/fuzz/fuzz_dispatch
-corpus=$srcdir/tests/fuzz/corpus
-dict=$srcdir/tests/fuzz/xenstore-dict.txt
+name=${FUZZ_TARGET:-fuzz_dispatch}
+target=$builddir/tests/fuzz/$name
+if [ "$name" = fuzz_dispatch ]; then
+	corpus=$srcdir/tests/fuzz/corpus
+	dict=$srcdir/tests/fuzz/xenstore-dict.txt
+else
+	corpus=$srcdir/tests/fuzz/corpus-${name#fuzz_}
+	dict=$srcdir/tests/fuzz/${name#fuzz_}-dict.txt
+fi
 seconds=${FUZZ_SECONDS:-60}
 
 # A leak is a failure here; UBSan must stop at its first report.
@@ -47,17 +55,17 @@ inputs=$(find "$corpus" -type f | wc -l)
 if [ "$XS_FUZZING" != yes ]; then
 	echo "1..1"
 	if out=$("$target" "$corpus" 2>&1); then
-		echo "ok 1 - replay of $inputs corpus inputs"
+		echo "ok 1 - $name: replay of $inputs corpus inputs"
 	else
 		printf '%s\n' "$out" | tail -n 40 | sed 's/^/# /'
-		echo "not ok 1 - replay of $inputs corpus inputs"
+		echo "not ok 1 - $name: replay of $inputs corpus inputs"
 	fi
 	exit 0
 fi
 
 workdir=${FUZZ_WORKDIR:-}
 if [ -z "$workdir" ]; then
-	workdir=$(mktemp -d "${TMPDIR:-/tmp}/xs-fuzz.XXXXXX") ||
+	workdir=$(mktemp -d "${TMPDIR:-/tmp}/xs-$name.XXXXXX") ||
 		bail "cannot make a temporary directory"
 	trap 'rm -rf "$workdir"' EXIT
 fi
@@ -89,10 +97,10 @@ echo "1..2"
 # -runs=0: every corpus input once, whole (no -max_len), no mutation.
 log=$workdir/replay.log
 if "$target" "$@" -runs=0 "$workdir/corpus" >"$log" 2>&1; then
-	echo "ok 1 - replay of $inputs corpus inputs"
+	echo "ok 1 - $name: replay of $inputs corpus inputs"
 else
 	report_failure "$log"
-	echo "not ok 1 - replay of $inputs corpus inputs"
+	echo "not ok 1 - $name: replay of $inputs corpus inputs"
 fi
 
 log=$workdir/fuzz.log
@@ -106,8 +114,8 @@ if timeout $((seconds + 300)) "$target" "$@" -max_total_time="$seconds" \
 	echo "# $stats"
 	grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
 		"$log" | sed 's/^/# /'
-	echo "ok 2 - fuzzing for ${seconds}s found nothing"
+	echo "ok 2 - $name: fuzzing for ${seconds}s found nothing"
 else
 	report_failure "$log"
-	echo "not ok 2 - fuzzing for ${seconds}s"
+	echo "not ok 2 - $name: fuzzing for ${seconds}s"
 fi
