@@ -99,7 +99,11 @@ long control_check_store(struct server *server)
 
 static int control_check(struct request *req, int argc, const char **argv)
 {
-	long problems = control_check_store(req->conn->server);
+	long problems;
+
+	if (argc)
+		return EINVAL;
+	problems = control_check_store(req->conn->server);
 
 	/* A partial walk is no clean bill: say it was not finished. */
 	if (problems < 0) {
@@ -229,29 +233,27 @@ static int control_quota_common(struct request *req, int argc,
 		return reply_string(req, text);
 	}
 	if (strcmp(argv[0], "set") == 0) {
-		char *end;
-		unsigned long value;
+		/* Xen reads the value with atoi and wants at least 1. */
+		int value;
 
 		if (argc != 3)
 			return EINVAL;
-		value = strtoul(argv[2], &end, 10);
-		if (!*argv[2] || *end ||
-		    !quota_set(&server->config.quota, argv[1], value, soft))
+		value = atoi(argv[2]);
+		if (value < 1 || !quota_set(&server->config.quota, argv[1],
+					    (unsigned long)value, soft))
 			return EINVAL;
 		return reply_string(req, "OK");
 	}
 	if (!soft && argc == 1) {
-		char *end;
-		unsigned long domid = strtoul(argv[0], &end, 10);
+		/* atoi, as Xen: "abc" is domain 0. */
+		unsigned int domid = (unsigned int)atoi(argv[0]);
 		struct domain *domain;
 
-		if (!*argv[0] || *end)
-			return EINVAL;
 		domain = domain_find_known(server, (uint32_t)domid);
 		if (!domain)
 			return ENOENT;
 		text = talloc_asprintf(req->ctx,
-				       "Domain %lu:\n"
+				       "Domain %u:\n"
 				       "nodes           : %8lu\n"
 				       "watches         : %8u\n"
 				       "transactions    : %8u\n"
@@ -284,6 +286,8 @@ static int control_help(struct request *req, int argc, const char **argv)
 	char *text = talloc_strdup(req->ctx, "");
 	const struct control_command *cmd;
 
+	if (argc)
+		return EINVAL;
 	for (cmd = commands; cmd->name && text; cmd++)
 		text = talloc_asprintf_append(text, "%s\t%s\n", cmd->name,
 					      cmd->usage);

@@ -375,16 +375,17 @@ void dispatch_request(struct connection *conn, const struct xsd_sockmsg *hdr,
 		err = ENOSYS;
 		goto reply;
 	}
+	/* Privilege before the transaction, in Xen's order. */
+	if (h->flags & HANDLER_PRIVILEGED && !conn->who.privileged) {
+		err = EACCES;
+		goto reply;
+	}
 	if (hdr->tx_id && !(h->flags & HANDLER_ANY_TX)) {
 		req.tx = conn_find_transaction(conn, hdr->tx_id);
 		if (!req.tx) {
 			err = ENOENT;
 			goto reply;
 		}
-	}
-	if (h->flags & HANDLER_PRIVILEGED && !conn->who.privileged) {
-		err = EACCES;
-		goto reply;
 	}
 	req.view = req.tx ? req.tx->view
 			  : view_new(req.ctx, conn->server->store, false);

@@ -1463,6 +1463,9 @@ static void test_guest_privileged_requests_are_eacces(void **state)
 	assert_int_equal(RQ(f, g, 0, XS_INTRODUCE, "9", "1", "1"), EACCES);
 	assert_int_equal(RQ(f, g, 0, XS_IS_DOMAIN_INTRODUCED, "5"), EACCES);
 	assert_int_equal(RQ(f, g, 0, XS_RELEASE, "5"), EACCES);
+	/* Privilege is checked before the transaction id, as in Xen. */
+	assert_int_equal(RQ(f, g, 0x4242, XS_CONTROL, "check"), EACCES);
+	assert_int_equal(RQ(f, g, 0x4242, XS_RESUME, "5"), EACCES);
 	OK(f, g, 0, XS_GET_DOMAIN_PATH, "5");
 	assert_string_equal(f->reply.payload, "/local/domain/5");
 }

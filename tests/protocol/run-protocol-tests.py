@@ -965,13 +965,34 @@ def t_control_quota_dom(ctx):
                         rb"memory          : +[0-9]+\n\0", p):
         raise Fail("unexpected quota 0 output: %r" % p)
     expect(rq(c, XS_CONTROL, b"quota\0" + b"7\0"), err("ENOENT"), "unknown domain")
+    # The domid is read with atoi: "abc" is domain 0.
+    t, p2 = rq(c, XS_CONTROL, b"quota\0" + b"abc\0")
+    expect(t, XS_CONTROL)
+    if not p2.startswith(b"Domain 0:\n"):
+        raise Fail("quota abc: %r" % p2)
+
+
+@test("CONTROL: quota set reads its value with atoi, as Xen does")
+def t_control_quota_set(ctx):
+    c = ctx.conn()
+    try:
+        expect(rq(c, XS_CONTROL, b"quota\0set\0nodes\0" b"1234abc\0"), ok(XS_CONTROL))
+        t, p = rq(c, XS_CONTROL, b"quota\0")
+        if b"nodes            :     1234 Nodes per domain\n" not in p:
+            raise Fail("quota after set: %r" % p)
+    finally:
+        expect(rq(c, XS_CONTROL, b"quota\0set\0nodes\0" b"1000\0"), ok(XS_CONTROL), "restore")
 
 
 @test("CONTROL: bad sub-commands and arguments are EINVAL")
 def t_control_bad(ctx):
     c = ctx.conn()
     for payload in (b"nosuch\0", b"print\0", b"log\0", b"log\0maybe\0", b"\0",
-                    b"", b"help", b"logfile\0"):
+                    b"", b"help", b"logfile\0", b"check\0x\0", b"help\0x\0",
+                    b"quota\0set\0nodes\0-5\0", b"quota\0set\0nodes\0" b"0\0",
+                    b"quota\0set\0nodes\0abc\0", b"quota\0set\0nodes\0",
+                    b"quota\0set\0nosuch\0" b"5\0", b"quota-soft\0set\0nodes\0" b"5\0",
+                    b"quota\0" b"0\0x\0", b"quota-soft\0" b"0\0", b"CHECK\0"):
         expect(rq(c, XS_CONTROL, payload), err("EINVAL"), "CONTROL %r" % payload)
     expect(rq(c, XS_CONTROL, b"check\0"), ok(XS_CONTROL), "still answers")
 
