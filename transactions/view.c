@@ -26,6 +26,9 @@ struct view_entry {
 	bool changed;
 	/* Removed here: store nodes below it are hidden from this view. */
 	bool hides_below;
+	/* This path's change note, if it has one: a removal of n nodes
+	 * then costs n lookups, not n^2/2 comparisons of long paths. */
+	struct change_note *note;
 };
 
 struct view {
@@ -43,6 +46,7 @@ struct view {
 	unsigned long failures;
 	int last_error;
 	struct change_note *changes, **changes_tail;
+	unsigned int unindexed_notes;	/* made with no entry to find them */
 };
 
 static void view_failed(struct view *view, int err)
@@ -249,14 +253,25 @@ bool view_delete(struct view *view, const char *path)
 bool view_note_change(struct view *view, const char *path,
 		      enum change_kind kind, const struct perm_list *old_perms)
 {
+	struct view_entry *entry;
 	struct change_note *note;
 
 	/* A transaction's events come from its replay at commit. */
 	if (view->isolated)
 		return true;
-	for (note = view->changes; note; note = note->next) {
-		if (strcmp(note->path, path) != 0)
-			continue;
+	/* Callers note what they just loaded: its entry finds the note.
+	 * Only a note made for a path the view had not loaded needs the
+	 * list searched. */
+	entry = find_entry(view, path);
+	note = entry ? entry->note : NULL;
+	if (!note && (!entry || view->unindexed_notes)) {
+		for (note = view->changes; note; note = note->next)
+			if (strcmp(note->path, path) == 0)
+				break;
+		if (note && entry)
+			entry->note = note;
+	}
+	if (note) {
 		/* One event per node: a node change covers a removal below. */
 		if (kind == CHANGE_NODE)
 			note->kind = CHANGE_NODE;
@@ -277,6 +292,10 @@ bool view_note_change(struct view *view, const char *path,
 		goto fail;
 	*view->changes_tail = note;
 	view->changes_tail = &note->next;
+	if (entry)
+		entry->note = note;
+	else
+		view->unindexed_notes++;
 	return true;
 fail:
 	talloc_free(note);
