@@ -2,7 +2,8 @@
 # The benchmark scripts of bench/ run against our daemon alone
 # (BASELINES=none) and print their tables; run-micro.sh also measures the
 # floor server.  Short runs: no figure is asserted, only that each script
-# completes and reports.
+# completes and reports (and that attack-bench's RSS stays within the bound
+# the quotas give, which is memory, not time).
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/xsd.sh"
 
@@ -30,5 +31,19 @@ tap_is $rc 0 "run-tx.sh: exit status 0"
 [ $rc -eq 0 ] || tap_diag "$(cat "$out/tx")"
 grep -q '^| siblings x1 | [0-9]' "$out/tx"
 tap_ok $? "run-tx.sh: a row for siblings x1"
+
+# Every attack, briefly, with three guests: a row each, within the bound.
+rc=0
+ATTACK_BENCH=$build/bench/attack-bench GUESTS=3 RUN_SECONDS=0.6 SLICES=1 \
+	OUT="$out/attack" "$top/bench/run-attack-bench.sh" >"$out/attack.txt" 2>&1 ||
+	rc=$?
+tap_is $rc 0 "run-attack-bench.sh: exit status 0"
+[ $rc -eq 0 ] || tap_diag "$(cat "$out/attack.txt")"
+rows=$(grep -cE '^\| (flood|noread|storm|tree|tx|malformed) \| [0-9]' "$out/attack.txt")
+tap_is "$rows" 6 "run-attack-bench.sh: a row for each of the six attacks"
+held=$(grep -c '(holds)' "$out/attack.txt")
+tap_is "$held" 6 "run-attack-bench.sh: the daemon's RSS within the quotas' bound"
+grep -q 'ring error field 3 (PROTO)' "$out/attack.txt"
+tap_ok $? "run-attack-bench.sh: the malformed attacker's ring marked ERROR"
 
 xsd_finish
