@@ -234,6 +234,8 @@ static int remove_subtree(struct request *req, const char *path,
 
 		if (!node)
 			continue;
+		if (!node_load_children(node))
+			return ENOMEM;
 		if (!view_note_change(req->view, queue[i],
 				      i ? CHANGE_REMOVED_BELOW : CHANGE_NODE,
 				      &node->perms))
@@ -256,8 +258,8 @@ static int remove_subtree(struct request *req, const char *path,
 	for (i = count; i-- > 0;)
 		if (!view_delete(req->view, queue[i]))
 			return ENOMEM;
-	if (parent)
-		node_remove_child(parent, path_basename(path));
+	if (parent && !node_remove_child(parent, path_basename(path)))
+		return ENOMEM;
 	talloc_free(queue);
 	return 0;
 }
@@ -304,6 +306,8 @@ int node_op_directory(struct request *req)
 		return err;
 	if (node->children_len > XENSTORE_PAYLOAD_MAX)
 		return E2BIG;
+	if (!node_load_children(node))
+		return ENOMEM;
 	return reply_data(req, node->children, node->children_len);
 }
 
@@ -325,6 +329,8 @@ int node_op_directory_part(struct request *req)
 	node = access_get_node(req, path, PERM_READ, &err);
 	if (!node)
 		return err;
+	if (!node_load_children(node))
+		return ENOMEM;
 	offset = (size_t)strtoul(argv[1], NULL, 10);
 	gen_len = (size_t)snprintf(generation, sizeof(generation), "%" PRIu64,
 				   node->generation) + 1;

@@ -265,7 +265,7 @@ static int may_see(struct server *server, const struct accessor *who,
 	tmp = talloc_new(NULL);
 	if (!tmp)
 		return -1;
-	node = store_fetch(server->store, tmp, note->path);
+	node = store_fetch_lazy(server->store, tmp, note->path);
 	if (node && access_granted(server, who, &node->perms,
 				   node->generation) & PERM_READ) {
 		seen = 1;
@@ -275,7 +275,8 @@ static int may_see(struct server *server, const struct accessor *who,
 
 		if (parent && !*parent)
 			parent = talloc_strdup(tmp, "/");
-		node = parent ? store_fetch(server->store, tmp, parent) : NULL;
+		node = parent ? store_fetch_lazy(server->store, tmp, parent)
+			      : NULL;
 		if (node)
 			seen = !!(access_granted(server, who, &node->perms,
 						 node->generation) & PERM_READ);

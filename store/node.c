@@ -2,19 +2,16 @@
 #include <string.h>
 #include <talloc.h>
 
+#include "store/chunks.h"
 #include "store/node.h"
 
-/*
- * Record layout: header, then perms.count entries, the value bytes, the
- * children bytes and @padding zero bytes (room for the record to grow in
- * place).  Host byte order: the database is private to one daemon.
- */
+/* The record layout is in node.h. */
 struct node_record_header {
 	uint64_t generation;
 	uint32_t perm_count;
 	uint32_t value_len;
 	uint32_t children_len;
-	uint32_t padding;
+	uint32_t padding;	/* | NODE_RECORD_CHUNKED */
 };
 
 struct node *node_new(void *ctx, const struct perm_list *perms)
@@ -36,6 +33,10 @@ struct node *node_dup(void *ctx, const struct node *src)
 
 	if (!node)
 		return NULL;
+	if (!node_load_children(src)) {
+		talloc_free(node);
+		return NULL;
+	}
 	node->generation = src->generation;
 	if (!perms_copy(node, &src->perms, &node->perms) ||
 	    !node_set_value(node, src->value, src->value_len)) {
@@ -80,8 +81,17 @@ bool node_set_perms(struct node *node, const struct perm_list *perms)
 	return true;
 }
 
+bool node_load_children(const struct node *node)
+{
+	if (!node->chunks || node->chunks->loaded)
+		return true;
+	return chunks_load((struct node *)node);
+}
+
 const char *node_first_child(const struct node *node)
 {
+	if (!node_load_children(node))
+		return NULL;
 	return node->children_len ? node->children : NULL;
 }
 
@@ -104,25 +114,37 @@ static const char *find_child(const struct node *node, const char *name)
 
 bool node_has_child(const struct node *node, const char *name)
 {
-	return find_child(node, name) != NULL;
+	return node_load_children(node) && find_child(node, name) != NULL;
 }
 
 bool node_add_child(struct node *node, const char *name)
 {
 	size_t len = strlen(name) + 1;
+	struct node_chunks *chunks = node->chunks;
 	char *grown;
 
+	if (chunks) {
+		if (!chunks_note_added(chunks, name, len))
+			return false;
+		if (!chunks->loaded) {
+			node->children_len += (uint32_t)len;
+			return true;
+		}
+	}
 	grown = talloc_realloc(node, node->children, char,
 			       node->children_len + len);
-	if (!grown)
+	if (!grown) {
+		if (chunks)
+			chunks->added_len -= (uint32_t)len;
 		return false;
+	}
 	memcpy(grown + node->children_len, name, len);
 	node->children = grown;
 	node->children_len += len;
 	return true;
 }
 
-void node_remove_child(struct node *node, const char *name)
+static void remove_loaded_child(struct node *node, const char *name)
 {
 	const char *c = find_child(node, name);
 	size_t len, offset;
@@ -134,6 +156,38 @@ void node_remove_child(struct node *node, const char *name)
 	memmove(node->children + offset, node->children + offset + len,
 		node->children_len - offset - len);
 	node->children_len -= len;
+}
+
+bool node_remove_child(struct node *node, const char *name)
+{
+	size_t len = strlen(name) + 1;
+
+	if (!node->chunks) {
+		remove_loaded_child(node, name);
+		return true;
+	}
+	switch (chunks_note_removal(node->chunks, name, len)) {
+	case CHUNK_REMOVAL_FAILED:
+		return false;
+	case CHUNK_ABSENT:
+		return true;
+	case CHUNK_REPEATED:
+		/* Only the whole list says which one goes: keep the list
+		 * and write all of it. */
+		if (!node_load_children(node))
+			return false;
+		talloc_free(node->chunks);
+		node->chunks = NULL;
+		remove_loaded_child(node, name);
+		return true;
+	case CHUNK_REMOVED:
+		break;
+	}
+	if (node->chunks->loaded)
+		remove_loaded_child(node, name);
+	else
+		node->children_len -= (uint32_t)len;
+	return true;
 }
 
 size_t node_quota_size(const struct node *node)
@@ -153,14 +207,14 @@ _Static_assert(sizeof(struct node_record_header) == NODE_RECORD_HEADER_SIZE,
 	       "the header's size is part of the record format");
 
 void node_encode_header(const struct node *node, void *header,
-			uint32_t padding)
+			uint32_t padding, bool chunked)
 {
 	struct node_record_header hdr = {
 		.generation = node->generation,
 		.perm_count = node->perms.count,
 		.value_len = node->value_len,
 		.children_len = node->children_len,
-		.padding = padding,
+		.padding = padding | (chunked ? NODE_RECORD_CHUNKED : 0),
 	};
 
 	memcpy(header, &hdr, sizeof(hdr));
@@ -171,7 +225,7 @@ void node_encode(const struct node *node, void *record, uint32_t padding)
 	size_t perm_bytes = node->perms.count * sizeof(struct node_perm);
 	char *p = record;
 
-	node_encode_header(node, p, padding);
+	node_encode_header(node, p, padding, false);
 	p += NODE_RECORD_HEADER_SIZE;
 	memcpy(p, node->perms.entries, perm_bytes);
 	p += perm_bytes;
@@ -189,16 +243,32 @@ struct node *node_decode(void *ctx, const void *record, size_t len)
 	struct node_record_header hdr;
 	const char *p = record;
 	struct node *node;
-	size_t perm_bytes;
+	size_t perm_bytes, list_bytes;
+	uint32_t chunk_list[2] = { 0, 0 };	/* next id, count */
+	bool chunked;
 
 	errno = EINVAL;
 	if (len < sizeof(hdr))
 		return NULL;
 	memcpy(&hdr, p, sizeof(hdr));
+	chunked = hdr.padding & NODE_RECORD_CHUNKED;
+	hdr.padding &= ~NODE_RECORD_CHUNKED;
 	perm_bytes = (size_t)hdr.perm_count * sizeof(struct node_perm);
-	if (len != sizeof(hdr) + perm_bytes + hdr.value_len +
-		   hdr.children_len + hdr.padding)
+	if (len < sizeof(hdr) + perm_bytes + hdr.value_len + hdr.padding)
 		return NULL;
+	list_bytes = len - (sizeof(hdr) + perm_bytes + hdr.value_len +
+			    hdr.padding);
+	if (chunked) {
+		if (list_bytes < sizeof(chunk_list))
+			return NULL;
+		memcpy(chunk_list, p + sizeof(hdr) + perm_bytes + hdr.value_len,
+		       sizeof(chunk_list));
+		if (list_bytes != sizeof(chunk_list) +
+				  (size_t)chunk_list[1] * sizeof(uint32_t))
+			return NULL;
+	} else if (list_bytes != hdr.children_len) {
+		return NULL;
+	}
 	errno = ENOMEM;
 	node = talloc_zero(ctx, struct node);
 	if (!node)
@@ -213,7 +283,25 @@ struct node *node_decode(void *ctx, const void *record, size_t len)
 	    !node_set_value(node, p, hdr.value_len))
 		goto nomem;
 	p += hdr.value_len;
-	if (hdr.children_len) {
+	if (chunked) {
+		struct node_chunks *chunks = talloc_zero(node,
+							 struct node_chunks);
+
+		if (!chunks)
+			goto nomem;
+		node->chunks = chunks;
+		node->children_len = hdr.children_len;
+		chunks->next_id = chunk_list[0];
+		chunks->count = chunk_list[1];
+		if (chunks->count) {
+			chunks->ids = talloc_memdup(chunks,
+						    p + sizeof(chunk_list),
+						    chunks->count *
+						    sizeof(uint32_t));
+			if (!chunks->ids)
+				goto nomem;
+		}
+	} else if (hdr.children_len) {
 		node->children = talloc_memdup(node, p, hdr.children_len);
 		if (!node->children)
 			goto nomem;
@@ -223,4 +311,14 @@ struct node *node_decode(void *ctx, const void *record, size_t len)
 nomem:
 	talloc_free(node);
 	return NULL;
+}
+
+bool node_record_is_chunked(const void *record, size_t len)
+{
+	struct node_record_header hdr;
+
+	if (len < sizeof(hdr))
+		return false;
+	memcpy(&hdr, record, sizeof(hdr));
+	return hdr.padding & NODE_RECORD_CHUNKED;
 }

@@ -5,6 +5,7 @@
 #include <talloc.h>
 #include <tdb.h>
 
+#include "store/chunks.h"
 #include "store/store.h"
 
 /*
@@ -77,7 +78,33 @@ static int decode_record(TDB_DATA key, TDB_DATA data, void *private_data)
 	return 0;
 }
 
-struct node *store_fetch(struct store *store, void *ctx, const char *path)
+/* A chunked directory's node knows where its chunks are. */
+static bool attach_chunks(struct store *store, struct node *node,
+			  const char *path)
+{
+	if (!node->chunks)
+		return true;
+	node->chunks->tdb = store->tdb;
+	node->chunks->path = talloc_strdup(node->chunks, path);
+	if (!node->chunks->path)
+		errno = ENOMEM;
+	return node->chunks->path != NULL;
+}
+
+/* A node on its own: its children read, nothing tied to the store. */
+static bool detach_chunks(struct node *node)
+{
+	if (!node->chunks)
+		return true;
+	if (!chunks_load(node))
+		return false;
+	talloc_free(node->chunks);
+	node->chunks = NULL;
+	return true;
+}
+
+struct node *store_fetch_lazy(struct store *store, void *ctx,
+			      const char *path)
 {
 	struct decode_request req = { .ctx = ctx };
 
@@ -87,9 +114,28 @@ struct node *store_fetch(struct store *store, void *ctx, const char *path)
 		errno = ENOENT;
 		return NULL;
 	}
+	if (req.node && !attach_chunks(store, req.node, path)) {
+		talloc_free(req.node);
+		req.node = NULL;
+		req.err = ENOMEM;
+	}
 	if (!req.node)
 		errno = req.err;
 	return req.node;
+}
+
+struct node *store_fetch(struct store *store, void *ctx, const char *path)
+{
+	struct node *node = store_fetch_lazy(store, ctx, path);
+
+	if (node && !detach_chunks(node)) {
+		int err = errno;	/* ENOMEM, or EIO: chunks missing */
+
+		talloc_free(node);
+		errno = err;
+		return NULL;
+	}
+	return node;
 }
 
 bool store_exists(struct store *store, const char *path)
@@ -124,21 +170,24 @@ static size_t stored_size(size_t size)
 static const unsigned char zeros[8192];
 #define STORE_MAX_PARTS 64
 
-/* The record of @node in parts, without copying it into one buffer (a
- * directory of 10,000 domains is 60-370 KB); 0 if it needs too many. */
+/*
+ * The record of @node in parts, without copying it into one buffer: the
+ * header, permissions, value, then @tail (the children inline, or the
+ * chunk list) and the padding; 0 if it needs too many parts.
+ */
 static int record_parts(const struct node *node, unsigned char *header,
-			size_t padding, TDB_DATA *parts)
+			size_t padding, bool chunked, TDB_DATA tail,
+			TDB_DATA *parts)
 {
 	int n = 0;
 
-	node_encode_header(node, header, (uint32_t)padding);
+	node_encode_header(node, header, (uint32_t)padding, chunked);
 	parts[n++] = (TDB_DATA){ header, NODE_RECORD_HEADER_SIZE };
 	parts[n++] = (TDB_DATA){ (unsigned char *)node->perms.entries,
 				 node->perms.count * sizeof(struct node_perm) };
 	parts[n++] = (TDB_DATA){ (unsigned char *)node->value,
 				 node->value_len };
-	parts[n++] = (TDB_DATA){ (unsigned char *)node->children,
-				 node->children_len };
+	parts[n++] = tail;
 	while (padding) {
 		size_t len = padding < sizeof(zeros) ? padding : sizeof(zeros);
 
@@ -150,41 +199,213 @@ static int record_parts(const struct node *node, unsigned char *header,
 	return n;
 }
 
-int store_put(struct store *store, const char *path, const struct node *node)
+/* Write the node record of @node, its children inline (loaded). */
+static int put_inline(struct store *store, const char *path,
+		      const struct node *node)
 {
 	size_t size = node_record_size(node), stored = stored_size(size);
 	unsigned char header[NODE_RECORD_HEADER_SIZE];
 	TDB_DATA parts[STORE_MAX_PARTS];
-	int count = record_parts(node, header, stored - size, parts);
-	bool existed = tdb_exists(store->tdb, path_key(path));
+	TDB_DATA tail = { (unsigned char *)node->children, node->children_len };
+	int count = record_parts(node, header, stored - size, false, tail,
+				 parts);
+	TDB_DATA data;
 	int ret = 0;
 
-	if (count) {
-		if (tdb_storev(store->tdb, path_key(path), parts, count,
-			       TDB_REPLACE) != 0)
-			ret = ENOMEM;
-	} else {
-		/* Padding past STORE_MAX_PARTS * 8 KiB: a record of 4 MiB
-		 * and more, written from one buffer. */
-		TDB_DATA data = { malloc(stored), stored };
-
-		if (!data.dptr)
-			return ENOMEM;
-		node_encode(node, data.dptr, (uint32_t)(stored - size));
-		if (tdb_store(store->tdb, path_key(path), data,
-			      TDB_REPLACE) != 0)
-			ret = ENOMEM;
-		free(data.dptr);
-	}
-	if (!ret && !existed)
-		store->nodes++;
+	if (count)
+		return tdb_storev(store->tdb, path_key(path), parts, count,
+				  TDB_REPLACE) == 0 ? 0 : ENOMEM;
+	/* Padding past STORE_MAX_PARTS * 8 KiB: a record of 4 MiB and more,
+	 * written from one buffer. */
+	data = (TDB_DATA){ malloc(stored), stored };
+	if (!data.dptr)
+		return ENOMEM;
+	node_encode(node, data.dptr, (uint32_t)(stored - size));
+	if (tdb_store(store->tdb, path_key(path), data, TDB_REPLACE) != 0)
+		ret = ENOMEM;
+	free(data.dptr);
 	return ret;
+}
+
+/* Write the node record of @node with its children in chunks @ids. */
+static int put_chunked(struct store *store, const char *path,
+		       const struct node *node, uint32_t next_id,
+		       const uint32_t *ids, uint32_t count)
+{
+	size_t list_size = (2 + (size_t)count) * sizeof(uint32_t);
+	size_t size = node_record_size(node) - node->children_len + list_size;
+	size_t stored = stored_size(size);
+	unsigned char header[NODE_RECORD_HEADER_SIZE];
+	TDB_DATA parts[STORE_MAX_PARTS];
+	/* On the stack up to 2 MiB of names: the chunks may be written
+	 * already, and the record that lists them should not fail then. */
+	uint32_t on_stack[2 + 1024];
+	uint32_t *list = count <= 1024 ? on_stack : malloc(list_size);
+	int n, ret;
+
+	if (!list)
+		return ENOMEM;
+	list[0] = next_id;
+	list[1] = count;
+	if (count)
+		memcpy(list + 2, ids, count * sizeof(uint32_t));
+	n = record_parts(node, header, stored - size, true,
+			 (TDB_DATA){ (unsigned char *)list, list_size }, parts);
+	/* A chunked node's value is small enough for parts (node size
+	 * quotas); one that is not is written inline, whatever its list. */
+	ret = n && tdb_storev(store->tdb, path_key(path), parts, n,
+			      TDB_REPLACE) == 0 ? 0 : ENOMEM;
+	if (list != on_stack)
+		free(list);
+	return ret;
+}
+
+/* What the store holds at a path: whether a record, and its chunks. */
+struct stored_layout {
+	bool exists;
+	bool chunked;
+	uint32_t next_id;
+	uint32_t count;
+	uint32_t *ids;
+};
+
+static int read_layout_header(TDB_DATA key, TDB_DATA data, void *private_data)
+{
+	struct stored_layout *layout = private_data;
+	struct node *node;
+
+	(void)key;
+	layout->exists = true;
+	if (!node_record_is_chunked(data.dptr, data.dsize))
+		return 0;
+	node = node_decode(NULL, data.dptr, data.dsize);
+	if (node && node->chunks) {
+		layout->chunked = true;
+		layout->next_id = node->chunks->next_id;
+		layout->count = node->chunks->count;
+		layout->ids = talloc_steal(NULL, node->chunks->ids);
+	}
+	talloc_free(node);
+	return 0;
+}
+
+/* Only a chunked record is decoded: an inline one is skipped by its
+ * header's flag, without copying its children. */
+static void read_layout(struct store *store, const char *path,
+			struct stored_layout *layout)
+{
+	memset(layout, 0, sizeof(*layout));
+	tdb_parse_record(store->tdb, path_key(path), read_layout_header,
+			 layout);
+}
+
+static bool same_chunks(const struct stored_layout *layout,
+			const struct node_chunks *chunks)
+{
+	return layout->chunked && layout->count == chunks->count &&
+	       (!chunks->count ||
+		memcmp(layout->ids, chunks->ids,
+		       chunks->count * sizeof(uint32_t)) == 0);
+}
+
+/* @node's chunks, written with only what changed since it was read. */
+static int put_changes(struct store *store, const char *path,
+		       struct node *node)
+{
+	struct node_chunks *chunks = node->chunks;
+	int err = chunks_write_changes(chunks);
+
+	if (err)
+		return err;
+	return put_chunked(store, path, node, chunks->next_id, chunks->ids,
+			   chunks->count);
+}
+
+/* @node with all its children, in chunks from @layout's next id on. */
+static int put_all_chunked(struct store *store, const char *path,
+			   struct node *node,
+			   const struct stored_layout *layout)
+{
+	uint32_t next_id = layout->chunked ? layout->next_id : 0;
+	uint32_t *ids = NULL, count = 0;
+	int err = chunks_write_all(store->tdb, path, node->children,
+				   node->children_len, NULL, &next_id, &ids,
+				   &count);
+
+	if (!err)
+		err = put_chunked(store, path, node, next_id, ids, count);
+	if (err) {
+		chunks_delete(store->tdb, path, ids, count);
+		talloc_free(ids);
+		return err;
+	}
+	if (node->chunks && node->chunks->tdb == store->tdb &&
+	    strcmp(node->chunks->path, path) == 0) {
+		/* Stored afresh: the node describes the new chunks. */
+		struct node_chunks *chunks = node->chunks;
+
+		talloc_free(chunks->ids);
+		chunks->ids = talloc_steal(chunks, ids);
+		chunks->count = count;
+		chunks->next_id = next_id;
+		talloc_free(chunks->removals);
+		chunks->removals = NULL;
+		chunks->removal_count = 0;
+		chunks->added_len = 0;
+	} else {
+		talloc_free(ids);
+	}
+	return 0;
+}
+
+int store_put(struct store *store, const char *path, const struct node *node)
+{
+	struct node *n = (struct node *)node;	/* its list may be read */
+	struct stored_layout layout;
+	bool old_chunks_stay = false;
+	int err;
+
+	read_layout(store, path, &layout);
+	if (n->chunks && n->chunks->tdb == store->tdb &&
+	    strcmp(n->chunks->path, path) == 0 && same_chunks(&layout, n->chunks) &&
+	    n->children_len >= INLINE_BELOW) {
+		/* As read, plus what changed: write only that. */
+		err = put_changes(store, path, n);
+		old_chunks_stay = true;
+	} else if (!node_load_children(n)) {
+		err = ENOMEM;
+	} else if (n->children_len > CHUNKED_FROM ||
+		   (layout.chunked && n->children_len >= INLINE_BELOW)) {
+		err = put_all_chunked(store, path, n, &layout);
+	} else {
+		err = put_inline(store, path, n);
+		if (!err && n->chunks && n->chunks->tdb == store->tdb &&
+		    strcmp(n->chunks->path, path) == 0) {
+			/* Inline now: nothing left to change in chunks. */
+			talloc_free(n->chunks);
+			n->chunks = NULL;
+		}
+	}
+	if (!err && layout.chunked && !old_chunks_stay)
+		chunks_delete(store->tdb, path, layout.ids, layout.count);
+	talloc_free(layout.ids);
+	if (!err && !layout.exists)
+		store->nodes++;
+	return err;
 }
 
 int store_delete(struct store *store, const char *path)
 {
-	if (tdb_delete(store->tdb, path_key(path)) != 0)
+	struct stored_layout layout;
+
+	read_layout(store, path, &layout);
+	if (tdb_delete(store->tdb, path_key(path)) != 0) {
+		talloc_free(layout.ids);
 		return ENOENT;
+	}
+	if (layout.chunked)
+		chunks_delete(store->tdb, path, layout.ids, layout.count);
+	talloc_free(layout.ids);
 	store->nodes--;
 	return 0;
 }
@@ -205,6 +426,7 @@ long store_free_records(struct store *store)
 }
 
 struct traverse_request {
+	struct store *store;
 	int (*fn)(const char *path, const struct node *node, void *arg);
 	void *arg;
 	int result;
@@ -214,12 +436,21 @@ static int traverse_record(struct tdb_context *tdb, TDB_DATA key,
 			   TDB_DATA data, void *private_data)
 {
 	struct traverse_request *req = private_data;
-	void *tmp = talloc_new(NULL);
-	char *path = tmp ? talloc_strndup(tmp, (const char *)key.dptr,
-					  key.dsize) : NULL;
-	struct node *node = path ? node_decode(tmp, data.dptr, data.dsize)
-				 : NULL;
+	void *tmp;
+	char *path;
+	struct node *node;
 
+	if (chunks_is_chunk_key(key))
+		return 0;	/* read with its directory's node */
+	tmp = talloc_new(NULL);
+	path = tmp ? talloc_strndup(tmp, (const char *)key.dptr, key.dsize)
+		   : NULL;
+	node = path ? node_decode(tmp, data.dptr, data.dsize) : NULL;
+	/* A directory whose chunks do not read is as broken as a record
+	 * that does not decode. */
+	if (node && (!attach_chunks(req->store, node, path) ||
+		     !detach_chunks(node)))
+		node = NULL;
 	if (!path || (!node && errno == ENOMEM))
 		req->result = ENOMEM;
 	else
@@ -233,7 +464,7 @@ int store_traverse(struct store *store,
 			     void *arg),
 		   void *arg)
 {
-	struct traverse_request req = { .fn = fn, .arg = arg };
+	struct traverse_request req = { .store = store, .fn = fn, .arg = arg };
 
 	/* A walk TDB could not finish is an error even if no visit was. */
 	if (tdb_traverse(store->tdb, traverse_record, &req) < 0 && !req.result)

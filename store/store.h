@@ -25,6 +25,16 @@ struct store *store_open(void *ctx, const char *file);
  */
 struct node *store_fetch(struct store *store, void *ctx, const char *path);
 
+/*
+ * The same, but a big directory's children are read only when needed
+ * (node_load_children), and storing the node back at @path writes only
+ * the children that changed.  For callers that store it back before
+ * anything else changes the store (a plain request), or only look at it
+ * meanwhile: the children read late are the store's at that time.
+ */
+struct node *store_fetch_lazy(struct store *store, void *ctx,
+			      const char *path);
+
 /* True if a node exists at @path (cheaper than a fetch). */
 bool store_exists(struct store *store, const char *path);
 

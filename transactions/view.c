@@ -152,6 +152,18 @@ static void note_base(struct view_entry *entry)
 	entry->base_size = entry->base ? node_record_size(entry->base) : 0;
 }
 
+/*
+ * A plain view is applied before anything else changes the store, so it
+ * reads big directories lazily and writes back only the children that
+ * changed.  A transaction's view keeps what it read while others change
+ * the store, so it reads every node whole.
+ */
+static struct node *fetch(struct view *view, void *ctx, const char *path)
+{
+	return view->isolated ? store_fetch(view->store, ctx, path)
+			      : store_fetch_lazy(view->store, ctx, path);
+}
+
 static struct view_entry *load_entry(struct view *view, const char *path)
 {
 	struct view_entry *entry = find_entry(view, path);
@@ -166,7 +178,7 @@ static struct view_entry *load_entry(struct view *view, const char *path)
 	hidden = entry->path ? hidden_by_removal(view, path) : -1;
 	if (hidden < 0)
 		goto fail;
-	entry->base = store_fetch(view->store, entry, path);
+	entry->base = fetch(view, entry, path);
 	if (!entry->base && errno != ENOENT) {
 		err = errno;
 		goto fail;

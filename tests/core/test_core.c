@@ -410,6 +410,91 @@ static void test_directory_part(void **state)
 	}
 }
 
+/* The whole listing of @path through DIRECTORY_PART, names joined with
+ * ','; every part has the same generation. */
+static char *listing_in_parts(struct fixture *f, struct memconn *mc,
+			      uint32_t tx, const char *path)
+{
+	char *list = talloc_strdup(f, ""), generation[32] = "", offset[16];
+	size_t got = 0;
+
+	for (;;) {
+		size_t gen_len, part, at;
+
+		snprintf(offset, sizeof(offset), "%zu", got);
+		OK(f, mc, tx, XS_DIRECTORY_PART, path, offset);
+		gen_len = strlen(f->reply.payload) + 1;
+		if (*generation)
+			assert_string_equal(f->reply.payload, generation);
+		else
+			memcpy(generation, f->reply.payload, gen_len);
+		part = f->reply.hdr.len - gen_len;
+		for (at = gen_len; at < f->reply.hdr.len; ) {
+			const char *name = f->reply.payload + at;
+
+			if (!*name && at + 1 == f->reply.hdr.len)
+				return list;	/* the end marker */
+			list = talloc_asprintf_append(list, "%s,", name);
+			at += strlen(name) + 1;
+		}
+		got += part;
+	}
+}
+
+/*
+ * A directory big enough for the store to keep its children in chunks
+ * (store/chunks.h) answers DIRECTORY_PART, across chunk boundaries, as
+ * the list in creation order: after removals at its start, middle and
+ * end, a name created again at its end, and a transaction that adds a
+ * child and lists it before committing.
+ */
+static void test_big_directory_listing_through_requests(void **state)
+{
+	struct fixture *f = *state;
+	char path[128], *model = talloc_strdup(f, "");
+	unsigned int i;
+	uint32_t tx;
+
+	for (i = 0; i < 300; i++) {
+		snprintf(path, sizeof(path),
+			 "/vm/%08u-0000-0000-0000-000000000000", i);
+		OK(f, f->a, 0, XS_MKDIR, path);
+	}
+	assert_int_equal(RQ(f, f->a, 0, XS_DIRECTORY, "/vm"), E2BIG);
+	for (i = 0; i < 300; i++) {
+		if (i == 0 || i == 1 || i == 150 || i == 299)
+			continue;
+		model = talloc_asprintf_append(model,
+			"%08u-0000-0000-0000-000000000000,", i);
+	}
+	OK(f, f->a, 0, XS_RM, "/vm/00000000-0000-0000-0000-000000000000");
+	OK(f, f->a, 0, XS_RM, "/vm/00000001-0000-0000-0000-000000000000");
+	OK(f, f->a, 0, XS_RM, "/vm/00000150-0000-0000-0000-000000000000");
+	OK(f, f->a, 0, XS_RM, "/vm/00000299-0000-0000-0000-000000000000");
+	assert_string_equal(listing_in_parts(f, f->a, 0, "/vm"), model);
+	OK(f, f->a, 0, XS_MKDIR, "/vm/00000150-0000-0000-0000-000000000000");
+	model = talloc_asprintf_append(model,
+		"00000150-0000-0000-0000-000000000000,");
+	assert_string_equal(listing_in_parts(f, f->b, 0, "/vm"), model);
+
+	tx = tx_start(f, f->a);
+	OK(f, f->a, tx, XS_WRITE, "/vm/in-tx/name", "x");
+	model = talloc_asprintf_append(model, "in-tx,");
+	assert_string_equal(listing_in_parts(f, f->a, tx, "/vm"), model);
+	assert_int_equal(tx_end(f, f->a, tx, true), 0);
+	assert_string_equal(listing_in_parts(f, f->b, 0, "/vm"), model);
+	/* Down to a few children: DIRECTORY answers again, in order. */
+	for (i = 2; i < 299; i++) {
+		if (i == 150)
+			continue;
+		snprintf(path, sizeof(path),
+			 "/vm/%08u-0000-0000-0000-000000000000", i);
+		OK(f, f->a, 0, XS_RM, path);
+	}
+	assert_string_equal(directory(f, f->a, 0, "/vm"),
+			    "00000150-0000-0000-0000-000000000000,in-tx,");
+}
+
 static void test_get_and_set_perms(void **state)
 {
 	struct fixture *f = *state;
@@ -2057,6 +2142,7 @@ int main(void)
 		TEST(test_rm),
 		TEST(test_directory_keeps_creation_order),
 		TEST(test_directory_part),
+		TEST(test_big_directory_listing_through_requests),
 		TEST(test_get_and_set_perms),
 		TEST(test_get_domain_path),
 		TEST(test_malformed_arguments_are_einval),

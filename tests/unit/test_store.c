@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <talloc.h>
 
+#include "store/chunks.h"
 #include "store/store.h"
 
 struct fixture {
@@ -622,6 +623,297 @@ static void test_store_in_a_missing_directory_fails(void **state)
 	temp_dir_remove(&dir, "none");
 }
 
+
+/* --- Big directories: children in chunk records (store/chunks.h) ------- */
+
+/* A name of @len characters (5 and more) unique to @i. */
+static char *child_name(void *ctx, unsigned int i, unsigned int len)
+{
+	char *name = talloc_asprintf(ctx, "%05u", i);
+
+	assert_non_null(name);
+	while (strlen(name) < len)
+		name = talloc_asprintf_append(name, "%c", 'a' + i % 26);
+	assert_non_null(name);
+	return name;
+}
+
+/* A directory of @count children of 36 characters (a UUID's length):
+ * past CHUNKED_FROM, so the store keeps them in chunks. */
+static struct node *big_directory(void *ctx, unsigned int count)
+{
+	struct node *node = make_node(ctx, "dir", 3);
+	unsigned int i;
+
+	for (i = 0; i < count; i++)
+		assert_true(node_add_child(node, child_name(ctx, i, 36)));
+	return node;
+}
+
+/* What a plain request does: read lazily, edit, store back; then the
+ * store's node (read whole) must be @model, and so must a lazy read's
+ * children once loaded. */
+static void assert_stored_as(struct fixture *f, const char *path,
+			     const struct node *model)
+{
+	struct node *got = store_fetch(f->store, f->ctx, path);
+
+	assert_non_null(got);
+	assert_null(got->chunks);
+	assert_nodes_equal(got, model);
+	talloc_free(got);
+	got = store_fetch_lazy(f->store, f->ctx, path);
+	assert_non_null(got);
+	assert_int_equal(got->children_len, model->children_len);
+	assert_true(node_load_children(got));
+	assert_nodes_equal(got, model);
+	talloc_free(got);
+}
+
+/* A traverse sees the directory once, with its children. */
+static int visit_big(const char *path, const struct node *node, void *arg)
+{
+	unsigned int *visits = arg;
+
+	assert_string_equal(path, "/big");
+	assert_null(node->chunks);
+	assert_non_null(node->children);
+	assert_int_equal(node->children_len, 1000 * 37);
+	(*visits)++;
+	return 0;
+}
+
+static void test_big_directory_is_chunked_and_lazy(void **state)
+{
+	struct fixture *f = *state;
+	struct node *model = big_directory(f->ctx, 1000), *lazy;
+	unsigned int visits = 0;
+
+	model->generation = 7;
+	assert_int_equal(store_put(f->store, "/big", model), 0);
+	lazy = store_fetch_lazy(f->store, f->ctx, "/big");
+	assert_non_null(lazy);
+	assert_non_null(lazy->chunks);
+	assert_true(lazy->chunks->count > 1);
+	assert_null(lazy->children);	/* not read until needed */
+	assert_int_equal(lazy->children_len, model->children_len);
+	assert_int_equal(lazy->generation, 7);
+	assert_int_equal(node_record_size(lazy), node_record_size(model));
+	assert_int_equal(node_quota_size(lazy), node_quota_size(model));
+	assert_string_equal(child_list(f->ctx, lazy),
+			    child_list(f->ctx, model));
+	assert_stored_as(f, "/big", model);
+	/* One node, whatever number of records its chunks take. */
+	assert_int_equal(store_node_count(f->store), 1);
+	assert_int_equal(store_traverse(f->store, visit_big, &visits), 0);
+	assert_int_equal(visits, 1);
+}
+
+/* Adding and removing through lazy reads keeps the creation order, at
+ * the start, the middle and the end of the list, within and across
+ * chunks, and adding a removed name again moves it to the end. */
+static void test_big_directory_edits_keep_order(void **state)
+{
+	struct fixture *f = *state;
+	struct node *model = big_directory(f->ctx, 600), *lazy;
+	static const unsigned int removed[] = { 0, 1, 55, 56, 57, 299, 599 };
+	unsigned int i;
+
+	assert_int_equal(store_put(f->store, "/d", model), 0);
+	for (i = 0; i < sizeof(removed) / sizeof(removed[0]); i++) {
+		char *name = child_name(f->ctx, removed[i], 36);
+
+		lazy = store_fetch_lazy(f->store, f->ctx, "/d");
+		assert_non_null(lazy);
+		assert_true(node_remove_child(lazy, name));
+		assert_true(node_remove_child(model, name));
+		model->generation = lazy->generation = 100 + i;
+		assert_int_equal(store_put(f->store, "/d", lazy), 0);
+		assert_stored_as(f, "/d", model);
+		talloc_free(lazy);
+	}
+	/* Several changes in one write, a removed name back at the end. */
+	lazy = store_fetch_lazy(f->store, f->ctx, "/d");
+	assert_non_null(lazy);
+	assert_true(node_add_child(lazy, "new1"));
+	assert_true(node_add_child(model, "new1"));
+	assert_true(node_add_child(lazy, child_name(f->ctx, 55, 36)));
+	assert_true(node_add_child(model, child_name(f->ctx, 55, 36)));
+	assert_true(node_remove_child(lazy, child_name(f->ctx, 2, 36)));
+	assert_true(node_remove_child(model, child_name(f->ctx, 2, 36)));
+	assert_true(node_remove_child(lazy, "new1"));
+	assert_true(node_remove_child(model, "new1"));
+	assert_true(node_remove_child(lazy, "never-there"));
+	assert_true(node_remove_child(model, "never-there"));
+	assert_int_equal(lazy->children_len, model->children_len);
+	assert_int_equal(store_put(f->store, "/d", lazy), 0);
+	assert_stored_as(f, "/d", model);
+	/* The node describes the chunks it wrote: it can be written again. */
+	assert_true(node_add_child(lazy, "again"));
+	assert_true(node_add_child(model, "again"));
+	assert_int_equal(store_put(f->store, "/d", lazy), 0);
+	assert_stored_as(f, "/d", model);
+	assert_int_equal(store_node_count(f->store), 1);
+}
+
+/*
+ * Random edits through lazy reads, some with the list read in between
+ * (as a transaction's replay that lists the directory does), against the
+ * same edits on a node that is not chunked: the store answers the same.
+ * The directory crosses CHUNKED_FROM and INLINE_BELOW both ways.
+ */
+static void test_big_directory_random_edits_match_model(void **state)
+{
+	struct fixture *f = *state;
+	struct node *model = make_node(f->ctx, "v", 1);
+	unsigned int next = 0, round, live[400], nlive = 0;
+
+	srand(12);
+	assert_int_equal(store_put(f->store, "/r", model), 0);
+	for (round = 0; round < 400; round++) {
+		struct node *lazy = store_fetch_lazy(f->store, f->ctx, "/r");
+		unsigned int ops = 1 + (unsigned int)rand() % 8, op;
+		/* Grow for the first half, shrink to nothing in the second. */
+		bool growing = round < 200;
+
+		assert_non_null(lazy);
+		for (op = 0; op < ops; op++) {
+			int what = rand() % 10;
+
+			if (what == 0) {
+				/* Read the list mid-way. */
+				assert_true(node_load_children(lazy));
+				assert_memory_equal(lazy->children,
+						    model->children,
+						    model->children_len);
+			} else if ((growing ? what < 7 : what < 2) &&
+				   nlive < 400) {
+				char *name = child_name(f->ctx, next,
+							5 + next % 40);
+
+				live[nlive++] = next++;
+				assert_true(node_add_child(lazy, name));
+				assert_true(node_add_child(model, name));
+			} else if (nlive) {
+				unsigned int k = (unsigned int)rand() % nlive;
+				char *name = child_name(f->ctx, live[k],
+							5 + live[k] % 40);
+
+				live[k] = live[--nlive];
+				assert_true(node_remove_child(lazy, name));
+				assert_true(node_remove_child(model, name));
+			}
+			assert_int_equal(lazy->children_len,
+					 model->children_len);
+		}
+		model->generation = lazy->generation = round + 1;
+		assert_int_equal(store_put(f->store, "/r", lazy), 0);
+		talloc_free(lazy);
+		assert_stored_as(f, "/r", model);
+	}
+	assert_int_equal(model->children_len, 0);
+	assert_int_equal(store_node_count(f->store), 1);
+}
+
+/* A name longer than a chunk gets a chunk of its own. */
+static void test_big_directory_long_names(void **state)
+{
+	struct fixture *f = *state;
+	struct node *model = big_directory(f->ctx, 200), *lazy;
+	char *longname = child_name(f->ctx, 9999, 3000);
+
+	assert_int_equal(store_put(f->store, "/l", model), 0);
+	lazy = store_fetch_lazy(f->store, f->ctx, "/l");
+	assert_non_null(lazy);
+	assert_true(node_add_child(lazy, longname));
+	assert_true(node_add_child(model, longname));
+	assert_true(node_add_child(lazy, "after"));
+	assert_true(node_add_child(model, "after"));
+	assert_int_equal(store_put(f->store, "/l", lazy), 0);
+	assert_stored_as(f, "/l", model);
+	talloc_free(lazy);
+	lazy = store_fetch_lazy(f->store, f->ctx, "/l");
+	assert_non_null(lazy);
+	assert_true(node_remove_child(lazy, longname));
+	assert_true(node_remove_child(model, longname));
+	assert_int_equal(store_put(f->store, "/l", lazy), 0);
+	assert_stored_as(f, "/l", model);
+}
+
+/* A duplicate name (only a broken store has one) goes as it would from
+ * a node that is not chunked: the first one first. */
+static void test_big_directory_duplicate_names(void **state)
+{
+	struct fixture *f = *state;
+	struct node *model = big_directory(f->ctx, 300), *lazy;
+
+	assert_true(node_add_child(model, child_name(f->ctx, 3, 36)));
+	assert_int_equal(store_put(f->store, "/dup", model), 0);
+	lazy = store_fetch_lazy(f->store, f->ctx, "/dup");
+	assert_non_null(lazy);
+	assert_true(node_remove_child(lazy, child_name(f->ctx, 3, 36)));
+	assert_true(node_remove_child(model, child_name(f->ctx, 3, 36)));
+	assert_true(node_remove_child(lazy, child_name(f->ctx, 3, 36)));
+	assert_true(node_remove_child(model, child_name(f->ctx, 3, 36)));
+	assert_int_equal(store_put(f->store, "/dup", lazy), 0);
+	assert_stored_as(f, "/dup", model);
+}
+
+/* Removing a chunked directory removes its chunks; a node stored at
+ * another path is written whole there, and the original stays. */
+static void test_big_directory_delete_and_copy(void **state)
+{
+	struct fixture *f = *state;
+	struct node *model = big_directory(f->ctx, 400), *lazy;
+
+	assert_int_equal(store_put(f->store, "/a", model), 0);
+	lazy = store_fetch_lazy(f->store, f->ctx, "/a");
+	assert_non_null(lazy);
+	assert_true(node_add_child(lazy, "extra"));
+	assert_int_equal(store_put(f->store, "/b", lazy), 0);
+	assert_stored_as(f, "/a", model);
+	assert_true(node_add_child(model, "extra"));
+	assert_stored_as(f, "/b", model);
+	assert_int_equal(store_delete(f->store, "/a"), 0);
+	assert_null(store_fetch(f->store, f->ctx, "/a"));
+	assert_int_equal(store_node_count(f->store), 1);
+	/* A new directory at the same path starts with no stale chunk. */
+	talloc_free(model);
+	model = big_directory(f->ctx, 150);
+	assert_int_equal(store_put(f->store, "/a", model), 0);
+	assert_stored_as(f, "/a", model);
+}
+
+/* The same, with the database in a file (-I off): the chunk records are
+ * in it beside the node records. */
+static void test_big_directory_in_a_file(void **state)
+{
+	struct temp_dir dir;
+	void *ctx = talloc_new(NULL);
+	struct fixture f = { .ctx = ctx };
+	struct node *model, *lazy;
+	char *file;
+
+	(void)state;
+	temp_dir_make(&dir);
+	file = talloc_asprintf(ctx, "%s/tdb", dir.path);
+	f.store = store_open(ctx, file);
+	assert_non_null(f.store);
+	model = big_directory(ctx, 500);
+	assert_int_equal(store_put(f.store, "/vm", model), 0);
+	lazy = store_fetch_lazy(f.store, ctx, "/vm");
+	assert_non_null(lazy);
+	assert_true(node_remove_child(lazy, child_name(ctx, 250, 36)));
+	assert_true(node_remove_child(model, child_name(ctx, 250, 36)));
+	assert_true(node_add_child(lazy, "last"));
+	assert_true(node_add_child(model, "last"));
+	assert_int_equal(store_put(f.store, "/vm", lazy), 0);
+	assert_stored_as(&f, "/vm", model);
+	talloc_free(f.store);
+	talloc_free(ctx);
+	temp_dir_remove(&dir, "tdb");
+}
+
 #define TEST(fn) \
 	cmocka_unit_test_setup_teardown(fn, setup_memory_store, teardown_store)
 
@@ -650,6 +942,13 @@ int main(void)
 		TEST(test_traverse_stops_when_asked),
 		cmocka_unit_test(test_store_in_a_file),
 		cmocka_unit_test(test_store_in_a_missing_directory_fails),
+		TEST(test_big_directory_is_chunked_and_lazy),
+		TEST(test_big_directory_edits_keep_order),
+		TEST(test_big_directory_random_edits_match_model),
+		TEST(test_big_directory_long_names),
+		TEST(test_big_directory_duplicate_names),
+		TEST(test_big_directory_delete_and_copy),
+		cmocka_unit_test(test_big_directory_in_a_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
