@@ -133,6 +133,9 @@ static int do_unwatch(struct request *req)
 static int do_reset_watches(struct request *req)
 {
 	watch_remove_all(req->conn);
+	/* Sent in a transaction, it ends that one too: with its view. */
+	req->tx = NULL;
+	req->view = NULL;
 	conn_end_all_transactions(req->conn);
 	return reply_string(req, "OK");
 }
