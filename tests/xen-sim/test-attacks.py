@@ -17,8 +17,11 @@ xenstored gives it (PROTOCOL.md's quota table: ENOSPC for nodes, node size
 and transactions, E2BIG for watches, EINVAL for a path past path-max and
 for malformed requests; not read while over its outstanding or memory
 quota; its ring marked ERROR for an oversized header or corrupted
-indices, the domain kept).  bench/attack-bench measures the same attacks
-with 100 guests: latency and the daemon's memory."""
+indices, the domain kept).  reference-fates.py shows the same fates from
+Xen 4.17's C daemon over a real ring page, except that C lets one watch
+and one transaction more through than its quotas say.  bench/attack-bench
+measures the same attacks with 100 guests: latency and the daemon's
+memory."""
 
 import os
 import sys
