@@ -41,8 +41,16 @@ tap_is $rc 0 "run-attack-bench.sh: exit status 0"
 [ $rc -eq 0 ] || tap_diag "$(cat "$out/attack.txt")"
 rows=$(grep -cE '^\| (flood|noread|storm|tree|tx|malformed) \| [0-9]' "$out/attack.txt")
 tap_is "$rows" 6 "run-attack-bench.sh: a row for each of the six attacks"
-held=$(grep -c '(holds)' "$out/attack.txt")
-tap_is "$held" 6 "run-attack-bench.sh: the daemon's RSS within the quotas' bound"
+# Under AddressSanitizer the daemon's RSS is mostly the sanitizer's own
+# (redzones, the quarantine of freed memory): no bound of ours applies.
+if { nm -D "$XENSTORED"; nm "$XENSTORED"; } 2>/dev/null | grep -q __asan_init ||
+   ldd "$XENSTORED" 2>/dev/null | grep -q libasan; then
+	tap_skip "run-attack-bench.sh: the daemon's RSS within the quotas' bound" \
+		"an AddressSanitizer build: its RSS is mostly the sanitizer's"
+else
+	held=$(grep -c '(holds)' "$out/attack.txt")
+	tap_is "$held" 6 "run-attack-bench.sh: the daemon's RSS within the quotas' bound"
+fi
 grep -q 'ring error field 3 (PROTO)' "$out/attack.txt"
 tap_ok $? "run-attack-bench.sh: the malformed attacker's ring marked ERROR"
 
