@@ -35,6 +35,8 @@ static int connection_destructor(struct connection *conn)
 	if (conn->domain && conn->domain->conn == conn)
 		conn->domain->conn = NULL;
 	server->connection_count--;
+	/* The messages are talloc children; only the table is malloc'd. */
+	HASH_CLEAR(by_payload, conn->events_by_payload);
 	if (conn->ops && conn->ops->destroy)
 		conn->ops->destroy(conn->io);
 	return 0;
@@ -98,8 +100,18 @@ static bool msg_started(const struct connection *conn,
 	return msg->started || msg->start < conn->out_start;
 }
 
+static void unindex_event(struct connection *conn,
+			  struct queued_message *msg)
+{
+	if (!msg->indexed)
+		return;
+	HASH_DELETE(by_payload, conn->events_by_payload, msg);
+	msg->indexed = false;
+}
+
 static void forget_message(struct connection *conn, struct queued_message *msg)
 {
+	unindex_event(conn, msg);
 	TAILQ_REMOVE(&conn->queued, msg, link);
 	if (!msg->is_event)
 		conn->queued_replies--;
@@ -234,20 +246,33 @@ bool conn_queue_event(struct connection *conn, const char *path,
 		return false;	/* too big to send: dropped, as specified */
 	memcpy(payload, path, path_len);
 	memcpy(payload + path_len, token, token_len);
-	/* The peer has not taken an identical event yet: that one will do. */
-	if (path[0] != '@')
-		TAILQ_FOREACH(msg, &conn->queued, link)
-			if (msg->is_event && msg->len == len &&
-			    !msg_started(conn, msg) &&
-			    memcmp(msg->payload, payload, len) == 0)
-				return true;
+	/* The peer has not taken an identical event yet: that one will do.
+	 * (The index holds the newest of each payload; an older identical
+	 * one, if any, was started before it was queued.) */
+	if (path[0] != '@') {
+		HASH_FIND(by_payload, conn->events_by_payload, payload, len,
+			  msg);
+		if (msg && !msg_started(conn, msg))
+			return true;
+	}
 	start = queue_bytes(conn, XS_WATCH_EVENT, 0, 0, payload, len);
 	if (start == (size_t)-1)
 		return false;
 	msg = track(conn, start, true);
 	if (msg) {
+		struct queued_message *older;
+
 		msg->payload = talloc_memdup(msg, payload, len);
 		msg->len = msg->payload ? len : 0;
+		if (path[0] != '@' && msg->payload) {
+			HASH_FIND(by_payload, conn->events_by_payload,
+				  msg->payload, len, older);
+			if (older)
+				unindex_event(conn, older);
+			HASH_ADD_KEYPTR(by_payload, conn->events_by_payload,
+					msg->payload, len, msg);
+			msg->indexed = true;
+		}
 	}
 	return true;
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <uthash.h>
 #include <errno.h>	/* before xs_wire.h: enables its error table */
 #include <xen/io/xs_wire.h>
 
@@ -46,6 +47,10 @@ struct queued_message {
 	uint64_t queued_at;	/* server time, seconds */
 	uint32_t len;		/* events: payload for de-duplication */
 	char *payload;
+	/* In the connection's events_by_payload: the newest event with this
+	 * payload (only events not started can match). */
+	UT_hash_handle by_payload;
+	bool indexed;
 };
 
 struct connection {
@@ -74,6 +79,10 @@ struct connection {
 	size_t out_start, out_len, out_size;
 	TAILQ_HEAD(, queued_message) queued;
 	unsigned int queued_replies;
+	/* Queued events by payload, to merge an identical one in O(1): a
+	 * guest that never reads would otherwise make each event fired for
+	 * it cost its whole queue (and so every write that fires it). */
+	struct queued_message *events_by_payload;
 
 	LIST_HEAD(, conn_transaction) transactions;
 	unsigned int transaction_count;
