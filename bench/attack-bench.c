@@ -265,6 +265,10 @@ static int guest_call(struct sim_guest *g, uint32_t type, uint32_t tx,
 				(*events)++;
 			continue;
 		}
+		/* The late reply of a call given up on (the attack was
+		 * called off while it waited). */
+		if ((int32_t)(hdr.req_id - id) < 0)
+			continue;
 		if (hdr.req_id != id)
 			die("reply %u for request %u", hdr.req_id, id);
 		*reply_type = hdr.type;
@@ -461,6 +465,8 @@ static bool attack_call(struct sim_guest *g, struct tally *t, uint32_t type,
 {
 	uint32_t rtype;
 
+	if (stop_attack)
+		return false;
 	if (guest_call(g, type, tx, payload, len, reply, &rtype,
 		       &t->events) != 0) {
 		/* No answer within 10 s (or the attack was called off). */
@@ -755,6 +761,9 @@ static void run_attacker(struct sim_guest *g, const char *scenario,
 {
 	struct sigaction sa = { .sa_handler = on_stop };
 	double end = now() + seconds;
+
+	/* die() here must not take the parent's daemon with it. */
+	daemon_pid = attacker_pid = 0;
 
 	/* No SA_RESTART: a wait for the daemon ends at once. */
 	sigaction(SIGUSR1, &sa, NULL);
