@@ -9,7 +9,9 @@
 #
 # Environment: abs_top_builddir, abs_top_srcdir (set by make check),
 # XS_FUZZING (yes/no, from configure; detected if unset), FUZZ_SECONDS,
-# FUZZ_WORKDIR (keep the grown corpus and artifacts there), FUZZ_TARGET
+# FUZZ_WORKDIR (keep the grown corpus and artifacts there), FUZZ_SEED
+# (libFuzzer's -seed, default 1 so that a run is repeatable; "random" for a
+# fresh one, which the test's name then reports), FUZZ_TARGET
 # (default fuzz_dispatch, whose corpus is corpus/; another target NAME
 # fuzz_X has its corpus in corpus-X/ and its dictionary in X-dict.txt).
 
@@ -25,6 +27,7 @@ else
 	dict=$srcdir/tests/fuzz/${name#fuzz_}-dict.txt
 fi
 seconds=${FUZZ_SECONDS:-60}
+seed=${FUZZ_SEED:-1}
 
 # A leak is a failure here; UBSan must stop at its first report.
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
@@ -40,6 +43,10 @@ bail() {
 [ -d "$corpus" ] || bail "no corpus at $corpus"
 case $seconds in
 ''|*[!0-9]*) bail "FUZZ_SECONDS must be a number of seconds, not '$seconds'" ;;
+esac
+case $seed in
+random) ;;
+''|*[!0-9]*) bail "FUZZ_SEED must be a number or 'random', not '$seed'" ;;
 esac
 
 if [ -z "$XS_FUZZING" ]; then
@@ -106,6 +113,9 @@ fi
 log=$workdir/fuzz.log
 # New inputs up to 16 KiB: room for several 4 KiB messages in one.
 set -- "$@" -max_len=16384
+# A fixed seed: the same binary and corpus take the same path, so a
+# failure can be run again.  With "random", libFuzzer picks and logs one.
+[ "$seed" = random ] || set -- "$@" -seed="$seed"
 [ -f "$dict" ] && set -- "$@" -dict="$dict"
 # timeout(1) only guards against a fuzzer that ignores its own limit.
 if timeout $((seconds + 300)) "$target" "$@" -max_total_time="$seconds" \
@@ -114,8 +124,9 @@ if timeout $((seconds + 300)) "$target" "$@" -max_total_time="$seconds" \
 	echo "# $stats"
 	grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
 		"$log" | sed 's/^/# /'
-	echo "ok 2 - $name: fuzzing for ${seconds}s found nothing"
+	echo "ok 2 - $name: fuzzing for ${seconds}s (seed $seed) found nothing"
 else
 	report_failure "$log"
-	echo "not ok 2 - $name: fuzzing for ${seconds}s"
+	grep -E '^INFO: Seed: ' "$log" | sed 's/^/# /'
+	echo "not ok 2 - $name: fuzzing for ${seconds}s (seed $seed)"
 fi
