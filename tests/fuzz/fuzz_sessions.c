@@ -442,6 +442,20 @@ static bool held_back(struct connection *conn)
 	       domain_memory(conn->server, conn->domain) > quota->memory;
 }
 
+/* Whether @s, a guest, sends RELEASE of its own domain. */
+static bool releases_itself(const struct slot *s, uint32_t type,
+			    const void *payload, size_t len)
+{
+	char arg[16];
+
+	if (type != XS_RELEASE || s->domid == 0 || len == 0 ||
+	    len > sizeof(arg))
+		return false;
+	memcpy(arg, payload, len);
+	arg[len - 1] = '\0';
+	return (uint32_t)atoi(arg) == s->domid;
+}
+
 /*
  * Send one request from @s and take its reply.  -1: no reply, because the
  * guest is held back by its quota (the guest then gives up and closes).
@@ -461,6 +475,14 @@ static int call(struct harness *h, struct slot *s, uint32_t type,
 		fprintf(stderr, "dom%u type %u tx %u \"%.*s\" -> %d %.*s\n",
 			s->domid, type, tx_id, (int)(len > 80 ? 80 : len),
 			(const char *)payload, err, 60, reply->payload);
+	if (err == -1 && reply->hdr.type == XS_TYPE_COUNT &&
+	    releases_itself(s, type, payload, len)) {
+		/* A privileged guest that releases its own domain loses
+		 * its connection with it, as in Xen's C daemon: there is
+		 * nobody left to answer. */
+		slot_gone(s);
+		return -1;
+	}
 	if (err == -1 && reply->hdr.type == XS_TYPE_COUNT) {
 		struct connection *conn = memconn_connection(s->mc);
 
