@@ -40,16 +40,16 @@ mkdir -p "$OUT"
 #                charged exactly, and a guest over it is not read
 #   watches      128 watches, each its path (up to 2048) and token, plus
 #                256 bytes of index
-#   transactions 10 transactions x 1024 nodes each, each touched node a
-#                copy of the node (2 KiB), its logged request (up to 4 KiB)
-#                and 1 KiB of overhead; the memory quota does not cap
-#                this, as it charges 256 bytes per touched node
+#   transactions the memory quota (2.5 MiB) caps what a domain's open
+#                transactions hold, measured as talloc's bytes (node
+#                copies, paths, logged requests); twice that for the
+#                allocator's headers and the views' hash tables
 # plus 2 MiB of slack for the allocator's own growth.
 slack=2048
 nodes_kb=$(( 2 * 1000 * (2048 + 2048 + 32 + 256) / 1024 ))
 output_kb=2560
 watches_kb=$(( 128 * (2048 + 64 + 256) / 1024 ))
-tx_kb=$(( 10 * 1024 * (2048 + 4096 + 1024) / 1024 ))
+tx_kb=$(( 2 * output_kb ))
 bound_of() {
 	case $1 in
 	flood|tree) echo $(( nodes_kb + slack )) ;;

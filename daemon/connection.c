@@ -327,7 +327,7 @@ static bool conn_may_read(struct connection *conn)
 		return true;
 	if (conn->queued_replies >= quota->outstanding)
 		return false;
-	return domain_memory(conn->server, conn->domain) <= quota->memory;
+	return domain_data_memory(conn->domain) <= quota->memory;
 }
 
 static void conn_hold(struct connection *conn)

@@ -309,6 +309,17 @@ static int run_plain_change(struct request *req, const struct handler *h)
 	return err;
 }
 
+/* Whether a guest's open transactions now hold more than its memory
+ * quota (domain.h). */
+static bool over_transaction_memory(struct request *req)
+{
+	struct connection *conn = req->conn;
+
+	transaction_measure(req->tx);
+	return domain_transaction_memory(conn->domain) >
+	       conn->server->config.quota.memory;
+}
+
 /*
  * Run a request that reads or changes nodes inside a transaction, and log
  * it with its answer for the replay at commit.
@@ -320,20 +331,26 @@ static int run_in_transaction(struct request *req, const struct handler *h)
 	unsigned long before = view_modifications(req->view);
 	const void *reply;
 	uint32_t reply_len;
-	int err = run_handler(req, h);
-	bool changed = view_modifications(req->view) != before;
+	bool changed;
+	int err;
 
+	if (tx->over_quota)
+		return ENOSPC;
+	err = run_handler(req, h);
+	changed = view_modifications(req->view) != before;
 	if (req->outside_transaction)
 		return err;
 	/* Failed after changing its view: the transaction is half-applied,
 	 * and its commit will say so. */
 	if (err && changed)
 		tx->failed = true;
-	/* A guest's transaction may touch, and log, only so much. */
+	/* A guest's transaction may touch, log and hold only so much. */
 	if (!req->conn->who.privileged &&
 	    (view_touched(req->view) > quota->transaction_nodes ||
-	     tx->logged >= quota->transaction_nodes)) {
+	     tx->logged >= quota->transaction_nodes ||
+	     over_transaction_memory(req))) {
 		tx->failed = true;
+		tx->over_quota = true;
 		return ENOSPC;
 	}
 	/* Memory ran out before anything changed: as if never sent, so the

@@ -163,21 +163,33 @@ unsigned long domain_node_count(struct server *server, uint32_t domid)
 	return domain ? domain->nodes : 0;
 }
 
-/* A rough size of what one touched node costs a transaction. */
-#define TRANSACTION_ENTRY_BYTES 256
+unsigned long domain_transaction_memory(struct domain *domain)
+{
+	struct connection *conn = domain->conn;
+	struct conn_transaction *entry;
+	unsigned long bytes = 0;
 
-unsigned long domain_memory(struct server *server, struct domain *domain)
+	if (conn)
+		LIST_FOREACH(entry, &conn->transactions, link)
+			bytes += entry->tx->bytes;
+	return bytes;
+}
+
+unsigned long domain_data_memory(struct domain *domain)
 {
 	unsigned long bytes = domain->node_bytes + domain->watch_bytes;
 	struct connection *conn = domain->conn;
-	struct conn_transaction *entry;
 
-	if (conn) {
+	if (conn)
 		bytes += conn->out_len - conn->out_start + conn->in_len;
-		LIST_FOREACH(entry, &conn->transactions, link)
-			bytes += view_touched(entry->tx->view) *
-				 TRANSACTION_ENTRY_BYTES;
-	}
+	return bytes;
+}
+
+unsigned long domain_memory(struct server *server, struct domain *domain)
+{
+	unsigned long bytes = domain_data_memory(domain) +
+			      domain_transaction_memory(domain);
+
 	if (bytes > server->config.quota.memory_soft && !domain->memory_warned) {
 		domain->memory_warned = true;
 		xs_log(LEVEL_WARNING, "domain %u uses %lu bytes, over the soft "

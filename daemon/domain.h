@@ -76,7 +76,17 @@ void domain_account_owner(void *server, uint32_t old_owner, size_t old_size,
 /* Nodes owned by @domid. */
 unsigned long domain_node_count(struct server *server, uint32_t domid);
 
-/* Bytes charged to @domain: nodes, watches, queued output, transactions. */
+/*
+ * Bytes charged to @domain, which the memory quota bounds twice over:
+ * - its data: nodes, watches, queued input and output.  Past the quota the
+ *   daemon stops reading the domain until that shrinks;
+ * - its open transactions (views and logs, as last measured).  Past the
+ *   quota a request in a transaction fails with ENOSPC, and so does the
+ *   transaction; the domain is still read, so that it can end them.
+ * domain_memory() is both, for CONTROL quota and the soft quota's warning.
+ */
+unsigned long domain_data_memory(struct domain *domain);
+unsigned long domain_transaction_memory(struct domain *domain);
 unsigned long domain_memory(struct server *server, struct domain *domain);
 
 /* Replies and events queued for @domain's connections, not yet taken. */

@@ -22,6 +22,12 @@ struct transaction *transaction_new(void *ctx, struct store *store,
 	return tx;
 }
 
+size_t transaction_measure(struct transaction *tx)
+{
+	tx->bytes = talloc_total_size(tx);
+	return tx->bytes;
+}
+
 uint64_t transaction_reply_digest(const void *reply, uint32_t len)
 {
 	const unsigned char *p = reply;

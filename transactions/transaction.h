@@ -37,12 +37,25 @@ struct transaction {
 	struct view *view;
 	struct logged_request *log, **log_tail;
 	unsigned int logged;
+	/* Bytes its view and log held when last measured. */
+	size_t bytes;
 	/* Something failed half-way inside: the commit must change nothing. */
 	bool failed;
+	/* A quota refused it a request: every later request is refused
+	 * before it runs, so that the transaction grows no further. */
+	bool over_quota;
 };
 
 struct transaction *transaction_new(void *ctx, struct store *store,
 				    uint32_t id);
+
+/*
+ * Measure what @tx holds now (its view's copies of nodes, their paths, and
+ * its log), keep it in tx->bytes and return it.  It walks the
+ * transaction's allocations: a request in a transaction of n touched nodes
+ * pays O(n) for it, bounded by the transaction-nodes quota.
+ */
+size_t transaction_measure(struct transaction *tx);
 
 /* A 64-bit digest of a reply (FNV-1a): what the replay must reproduce. */
 uint64_t transaction_reply_digest(const void *reply, uint32_t len);

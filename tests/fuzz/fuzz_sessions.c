@@ -439,7 +439,7 @@ static bool held_back(struct connection *conn)
 	if (conn->who.privileged)
 		return false;
 	return conn->queued_replies >= quota->outstanding ||
-	       domain_memory(conn->server, conn->domain) > quota->memory;
+	       domain_data_memory(conn->domain) > quota->memory;
 }
 
 /* Whether @s, a guest, sends RELEASE of its own domain. */

@@ -161,6 +161,50 @@ def test_memory(tap):
         tap.ok(clean, "third daemon exits cleanly", why)
 
 
+def test_transaction_memory(tap):
+    """A guest's open transactions are bounded by its memory quota too:
+    past it a request in a transaction gets ENOSPC (the transaction then
+    cannot commit), and the guest is still read, so that it can end its
+    transactions and go on."""
+    daemon = simguest.SimDaemon(["-Q", "memory=16384"])
+    try:
+        dom0 = daemon.toolstack()
+        g = daemon.new_guest(dom0, 34)
+        tx = int(g.call(XS_TRANSACTION_START, b"\0")[:-1])
+        got = []
+        for i in range(100):     # 50 KB of values: far past 16 KiB
+            try:
+                reply = g.request(XS_WRITE, b"data/t%d\0" % i + b"t" * 500,
+                                  tx)
+            except TimeoutError:
+                got.append("no reply")
+                break
+            got.append(reply.payload)
+            if reply.payload != b"OK\0":
+                break
+        tap.ok(got[-1] == b"ENOSPC\0" and len(got) > 1,
+               "memory (-Q memory=16384): a transaction holding more gets "
+               "ENOSPC", "%d requests, last %r" % (len(got), got[-1]))
+        try:
+            end = g.call(XS_TRANSACTION_END, b"T\0", tx)
+        except TimeoutError:
+            end = b"no reply"
+        tap.ok(end.startswith(b"E:"), "and cannot commit", end)
+        try:
+            after = g.call(XS_WRITE, b"data/after\0v")
+        except TimeoutError:
+            after = b"no reply"
+        tap.ok(after == b"OK\0", "the guest goes on once it has ended it",
+               after)
+        tap.ok(dom0.call(XS_READ, b"/local/domain/34/data/t0\0") ==
+               b"E:ENOENT", "nothing of the transaction was applied")
+        dom0.close()
+        g.close()
+    finally:
+        clean, why = daemon.stop()
+        tap.ok(clean, "fifth daemon exits cleanly", why)
+
+
 def test_outstanding(tap):
     daemon = simguest.SimDaemon(["-Q", "outstanding=4"])
     try:
@@ -226,6 +270,7 @@ def main(tap, daemon):
     test_simple_quotas(tap, daemon, dom0)
     test_transaction_nodes(tap)
     test_memory(tap)
+    test_transaction_memory(tap)
     test_outstanding(tap)
 
 
