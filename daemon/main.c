@@ -3,6 +3,7 @@
  * libevent loop around the core server.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@ struct daemon_state {
 	struct platform *platform;
 	struct ring_backend *rings;
 	const char *pid_file;
+	int pid_fd;		/* holds the pid file's lock while we run */
 	struct event *signals[3];
 	struct event *tick;
 	int exit_status;
@@ -250,16 +252,42 @@ static bool hypervisor_present(void)
 	return strstr(caps, "control_d") != NULL;
 }
 
-static bool write_pid_file(const char *file)
-{
-	FILE *f = fopen(file, "w");
+enum pid_file_result { PID_FILE_OURS, PID_FILE_HELD, PID_FILE_ERROR };
 
-	if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
-		xs_log(LEVEL_ERROR, "cannot write pid file %s: %s", file,
-		       strerror(errno));
-		return false;
+/*
+ * The pid file is locked for as long as the daemon runs, and a daemon that
+ * finds it locked by another exits 0 without touching it, as Xen's does:
+ * so Debian's /etc/init.d/xen, run after xenstored.service, leaves the
+ * running store alone.  Not truncated before the lock is ours.
+ */
+static enum pid_file_result write_pid_file(const char *file, int *fd_out)
+{
+	char text[32];
+	int fd, len;
+
+	fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		goto fail;
+	if (lockf(fd, F_TLOCK, 0) != 0) {
+		if (errno == EACCES || errno == EAGAIN) {
+			xs_log(LEVEL_INFO, "another xenstored holds %s: "
+			       "leaving it running", file);
+			close(fd);
+			return PID_FILE_HELD;
+		}
+		goto fail;
 	}
-	return true;
+	len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || write(fd, text, (size_t)len) != len)
+		goto fail;
+	*fd_out = fd;
+	return PID_FILE_OURS;
+fail:
+	xs_log(LEVEL_ERROR, "cannot write pid file %s: %s", file,
+	       strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return PID_FILE_ERROR;
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
@@ -324,6 +352,8 @@ static void shut_down(struct daemon_state *state)
 		unix_listener_close(state->listener);
 	if (state->pid_file)
 		unlink(state->pid_file);
+	if (state->pid_fd >= 0)
+		close(state->pid_fd);
 }
 
 /* Everything main() set up, in reverse; every exit goes through here. */
@@ -394,6 +424,7 @@ int main(int argc, char **argv)
 	const struct timeval one_second = { 1, 0 };
 	const char *path;
 
+	state.pid_fd = -1;
 	server_config_defaults(&config);
 	parse_options(argc, argv, &opts, &config);
 	signal(SIGPIPE, SIG_IGN);
@@ -434,8 +465,13 @@ int main(int argc, char **argv)
 		printf("%ld\n", (long)getpid());
 		fflush(stdout);
 	}
-	if (opts.pid_file && !write_pid_file(opts.pid_file))
-		return release_all(&state, 1);
+	if (opts.pid_file) {
+		switch (write_pid_file(opts.pid_file, &state.pid_fd)) {
+		case PID_FILE_OURS: break;
+		case PID_FILE_HELD: return release_all(&state, 0);
+		case PID_FILE_ERROR: return release_all(&state, 1);
+		}
+	}
 	state.pid_file = opts.pid_file;
 
 	state.base = event_base_new();

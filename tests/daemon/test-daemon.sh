@@ -268,6 +268,22 @@ if [ -n "$daemon_pid" ] && is_alive "$daemon_pid" &&
    [ "$(readlink -f "/proc/$daemon_pid/exe")" = "$XENSTORED" ]; then
 	tap_ok 0 "without -N, the pid file names the running daemon"
 	check_serving "$sock" "$daemon_pid" "the daemonized xenstored serves the socket"
+	# A second daemon given the same pid file (Debian's /etc/init.d/xen
+	# after xenstored.service) finds it locked and exits 0, as Xen's does,
+	# leaving the file, the socket and the running daemon alone.
+	for second in "-N" ""; do
+		# shellcheck disable=SC2086 # no -N: no word at all
+		timeout $WAIT_SECONDS env -u XENSTORED_RUNDIR -u XENSTORED_ROOTDIR \
+			XENSTORED_PATH="$dir/second.sock" "$XENSTORED" $second \
+			--pid-file "$dir/pid" </dev/null >"$dir/second.out" 2>&1
+		status=$?
+		sleep 0.2	# a daemonized second one has had time to misbehave
+		tap_is "$status:$(cat "$dir/pid"):$([ -e "$dir/second.sock" ]; echo $?)" \
+			"0:$daemon_pid:1" \
+			"a second xenstored ${second:-daemonized} with the same locked pid file exits 0, serving nothing, the file unchanged"
+		[ "$status" = 0 ] || tap_diag "$(cat "$dir/second.out")"
+	done
+	check_serving "$sock" "$daemon_pid" "the first daemon still serves after the second ones left"
 	kill -TERM "$daemon_pid"
 	wait_gone "$daemon_pid"
 	tap_ok $? "the daemonized xenstored stops on SIGTERM"
