@@ -54,4 +54,16 @@ fi
 grep -q 'ring error field 3 (PROTO)' "$out/attack.txt"
 tap_ok $? "run-attack-bench.sh: the malformed attacker's ring marked ERROR"
 
+# The scaling comparison, at a few VMs: a table row for each size and a
+# ratio row for each transport, every run verified.
+rc=0
+BOOTSTORM=$build/bench/xenstore-bootstorm SMALL=8 BIG=16 PROFILES=optimized \
+	"$top/bench/run-scaling.sh" >"$out/scaling" 2>&1 || rc=$?
+tap_is $rc 0 "run-scaling.sh: exit status 0 (every run verified)"
+[ $rc -eq 0 ] || tap_diag "$(cat "$out/scaling")"
+rows=$(grep -cE '^\| optimized \| (sock|sim) \| (8|16) \| 1/1 \|' "$out/scaling")
+tap_is "$rows" 2 "run-scaling.sh: a row for the big size of each transport"
+rows=$(grep -cE '^\| optimized \| (sock|sim) \| [0-9.]+ \| [0-9.]+ \|' "$out/scaling")
+tap_is "$rows" 2 "run-scaling.sh: a ratio row for each transport"
+
 xsd_finish
