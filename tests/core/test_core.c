@@ -2071,6 +2071,51 @@ static void test_undelivered_guest_events_expire(void **state)
 	assert_string_equal(next_event(g), "w");
 }
 
+/*
+ * Expired events cut from between replies and fresh events: what stays
+ * arrives whole and in order (they are cut in one pass over the buffer).
+ */
+static void test_expired_events_cut_between_what_stays(void **state)
+{
+	struct fixture *f = *state;
+	struct memconn *g = introduce_guest(f, 5);
+	struct xsd_sockmsg hdr;
+	char payload[XENSTORE_PAYLOAD_MAX + 1];
+	unsigned int i;
+
+	server_tick(f->server, 1000);
+	watch(f, g, "w", "t");
+	memconn_set_room(g, 0);
+	/* Fewer replies than the outstanding quota, so all are read. */
+	for (i = 0; i < 50; i++) {
+		char path[64];
+
+		if (i % 5 == 0)
+			assert_true(memconn_send(g, XS_GET_DOMAIN_PATH,
+						 100 + i / 5, 0, "5", 2));
+		snprintf(path, sizeof(path), "/local/domain/5/w/old%u", i);
+		OK(f, f->a, 0, XS_WRITE, path, "v");
+	}
+	server_tick(f->server, 1010);
+	OK(f, f->a, 0, XS_WRITE, "/local/domain/5/w/fresh", "v");
+	assert_true(memconn_send(g, XS_GET_DOMAIN_PATH, 200, 0, "5", 2));
+	server_tick(f->server, 1021);	/* the 50 "old" events expire */
+	assert_true(memconn_give_room(g, MEMCONN_UNLIMITED));
+	for (i = 0; i < 10; i++) {
+		assert_true(memconn_recv(g, &hdr, payload));
+		assert_int_equal(hdr.type, XS_GET_DOMAIN_PATH);
+		assert_int_equal(hdr.req_id, 100 + i);
+		assert_string_equal(payload, "/local/domain/5");
+	}
+	assert_true(memconn_recv(g, &hdr, payload));
+	assert_int_equal(hdr.type, XS_WATCH_EVENT);
+	assert_string_equal(payload, "w/fresh");
+	assert_true(memconn_recv(g, &hdr, payload));
+	assert_int_equal(hdr.type, XS_GET_DOMAIN_PATH);
+	assert_int_equal(hdr.req_id, 200);
+	assert_false(memconn_recv(g, &hdr, payload));
+}
+
 /* A ring reconnection forgets everything the connection had going. */
 static void test_reset_forgets_input_output_watches_transactions(
 	void **state)
@@ -2198,6 +2243,7 @@ int main(void)
 		TEST(test_guest_is_not_read_while_replies_wait),
 		TEST(test_requests_in_pieces_and_idle_input_memory),
 		TEST(test_undelivered_guest_events_expire),
+		TEST(test_expired_events_cut_between_what_stays),
 		TEST(test_reset_forgets_input_output_watches_transactions),
 		TEST(test_domain_requests_need_a_backend),
 		/* Last: under UBSan a failure here ends the program. */
