@@ -21,6 +21,7 @@ static int connection_destructor(struct connection *conn)
 	struct server *server = conn->server;
 
 	trace_connection("DESTROY", conn->id, conn->who.domid);
+	live_update_forget(conn);
 	/* Transactions and watches are talloc children; free them first so
 	 * their destructors still see a whole connection. */
 	conn_end_all_transactions(conn);
@@ -118,6 +119,20 @@ static void forget_message(struct connection *conn, struct queued_message *msg)
 	talloc_free(msg);
 }
 
+/* The first message boundary at or after @offset (see out_boundary). */
+static size_t boundary_from(const struct connection *conn, size_t offset)
+{
+	size_t b = conn->out_boundary;
+
+	while (b < offset && conn->out_len - b >= HEADER_SIZE) {
+		struct xsd_sockmsg hdr;
+
+		memcpy(&hdr, conn->out_buf + b, HEADER_SIZE);
+		b += HEADER_SIZE + hdr.len;
+	}
+	return b;
+}
+
 /* Move the unsent bytes to the front of the buffer. */
 static void compact_output(struct connection *conn)
 {
@@ -126,6 +141,7 @@ static void compact_output(struct connection *conn)
 
 	if (!shift)
 		return;
+	conn->out_boundary = boundary_from(conn, shift) - shift;
 	memmove(conn->out_buf, conn->out_buf + shift, conn->out_len - shift);
 	TAILQ_FOREACH(msg, &conn->queued, link) {
 		if (msg->start < shift) {
@@ -288,7 +304,7 @@ static void forget_sent(struct connection *conn)
 		forget_message(conn, msg);
 	}
 	if (conn->out_start == conn->out_len)
-		conn->out_start = conn->out_len = 0;
+		conn->out_start = conn->out_len = conn->out_boundary = 0;
 }
 
 /* Hand queued output to the backend until it takes no more. */
@@ -538,7 +554,7 @@ void conn_reset(struct connection *conn)
 	conn->in_len = 0;
 	while (!TAILQ_EMPTY(&conn->queued))
 		forget_message(conn, TAILQ_FIRST(&conn->queued));
-	conn->out_start = conn->out_len = 0;
+	conn->out_start = conn->out_len = conn->out_boundary = 0;
 	watch_remove_all(conn);
 	conn_end_all_transactions(conn);
 }
@@ -562,6 +578,7 @@ static unsigned long drop_expired_events(struct connection *conn,
 {
 	struct queued_message *msg, *next;
 	size_t removed = 0, run = 0;	/* run: first byte not yet moved */
+	size_t before_boundary = 0;
 	unsigned long dropped = 0;
 
 	for (msg = TAILQ_FIRST(&conn->queued); msg; msg = next) {
@@ -577,6 +594,9 @@ static unsigned long drop_expired_events(struct connection *conn,
 			memmove(conn->out_buf + run - removed,
 				conn->out_buf + run, start - run);
 		removed += end - start;
+		/* A boundary is never inside a whole message. */
+		if (start < conn->out_boundary)
+			before_boundary += end - start;
 		run = end;
 		forget_message(conn, msg);
 		dropped++;
@@ -585,6 +605,7 @@ static unsigned long drop_expired_events(struct connection *conn,
 		memmove(conn->out_buf + run - removed, conn->out_buf + run,
 			conn->out_len - run);
 		conn->out_len -= removed;
+		conn->out_boundary -= before_boundary;
 	}
 	return dropped;
 }
@@ -595,6 +616,7 @@ void server_tick(struct server *server, uint64_t now)
 	struct connection *conn;
 
 	server->now = now;
+	live_update_tick(server);
 	if (server->recheck_domains)
 		server_check_domains(server);
 	if (!timeout)
@@ -643,4 +665,57 @@ void conn_end_all_transactions(struct connection *conn)
 {
 	while (!LIST_EMPTY(&conn->transactions))
 		conn_end_transaction(conn, LIST_FIRST(&conn->transactions)->tx);
+}
+
+const char *conn_pending_output(struct connection *conn, size_t *len,
+				size_t *partial)
+{
+	size_t b = boundary_from(conn, conn->out_start);
+
+	*len = conn->out_len - conn->out_start;
+	*partial = b - conn->out_start;
+	return conn->out_buf + conn->out_start;
+}
+
+bool conn_restore_output(struct connection *conn, const void *data,
+			 size_t len, size_t partial)
+{
+	size_t at = partial;
+
+	if (partial > len || !reserve_output(conn, len))
+		return false;
+	memcpy(conn->out_buf + conn->out_len, data, len);
+	/* Where the first whole message starts: every later one is known. */
+	at = conn->out_len + partial;
+	conn->out_boundary = at;
+	conn->out_len += len;
+	while (at < conn->out_len) {
+		struct xsd_sockmsg hdr;
+		struct queued_message *msg;
+		size_t start = at;
+
+		if (conn->out_len - at < HEADER_SIZE)
+			return false;
+		memcpy(&hdr, conn->out_buf + at, HEADER_SIZE);
+		if (hdr.len > XENSTORE_PAYLOAD_MAX ||
+		    conn->out_len - at - HEADER_SIZE < hdr.len)
+			return false;
+		at += HEADER_SIZE + hdr.len;
+		if (hdr.type == XS_WATCH_EVENT) {
+			msg = track(conn, start, true);
+			if (!msg)
+				return false;
+			msg->end = at;
+			msg->payload = talloc_memdup(msg, conn->out_buf + start +
+						     HEADER_SIZE, hdr.len);
+			msg->len = msg->payload ? hdr.len : 0;
+		} else if (!conn->who.privileged) {
+			msg = track(conn, start, false);
+			if (!msg)
+				return false;
+			msg->end = at;
+		}
+	}
+	mark_for_flush(conn);
+	return true;
 }

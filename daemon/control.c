@@ -297,6 +297,9 @@ static int control_help(struct request *req, int argc, const char **argv)
 static const struct control_command commands[] = {
 	{ "check", "", control_check },
 	{ "log", "on|off", control_log },
+	/* The parameters are xenstore-control's (live_update.c). */
+	{ "live-update", "[-c <cmdline>] [-F] [-t <timeout>] <file>\n"
+	  "    Default timeout is 60 seconds.", NULL },
 	{ "logfile", "<file>", control_logfile },
 	{ "memreport", "[<file>]", control_memreport },
 	{ "print", "<string>", control_print },
@@ -310,18 +313,17 @@ int control_request(struct request *req)
 {
 	const char *argv[8];
 	const struct control_command *cmd;
-	int argc = request_strings(req, argv, 8);
+	int argc;
 
+	/* Its -d carries binary data (NULs included): parsed apart. */
+	if (req->hdr.len >= sizeof("live-update") &&
+	    memcmp(req->payload, "live-update", sizeof("live-update")) == 0)
+		return live_update_request(req);
+	argc = request_strings(req, argv, 8);
 	if (argc < 1 || argc > 8)
 		return EINVAL;
-	/* Replacing the running binary keeping its state is not done here;
-	 * say so plainly rather than "invalid". */
-	if (strcmp(argv[0], "live-update") == 0) {
-		xs_log(LEVEL_WARNING, "live update requested: not supported");
-		return ENOSYS;
-	}
 	for (cmd = commands; cmd->name; cmd++)
-		if (strcmp(cmd->name, argv[0]) == 0)
+		if (cmd->fn && strcmp(cmd->name, argv[0]) == 0)
 			return cmd->fn(req, argc - 1, argv + 1);
 	return EINVAL;
 }

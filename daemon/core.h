@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "daemon/quota.h"
+#include "daemon/state.h"
 
 struct server;
 struct connection;
@@ -34,6 +35,13 @@ struct conn_ops {
 	 * its error field.
 	 */
 	void (*protocol_error)(void *io);
+	/*
+	 * Optional: for a live update, say how the new daemon finds this
+	 * connection again: set @rec's type and its socket_fd, or domid and
+	 * evtchn (the local port), and make sure the descriptor survives
+	 * exec.  False if it cannot be carried over (the update is refused).
+	 */
+	bool (*save)(void *io, struct state_connection *rec);
 };
 
 /* What a ring backend tells the core about a domain (domain_state). */
@@ -79,6 +87,30 @@ struct server_hooks {
 	 * first.  Without this hook the core reads them before returning.
 	 */
 	void (*resume_soon)(struct server *server);
+	/*
+	 * CONTROL live-update -s was accepted: call server_live_update_run()
+	 * soon, from the loop (no read in progress anywhere).
+	 */
+	void (*live_update_soon)(struct server *server);
+	/*
+	 * Replace the daemon: store @state (@len bytes) where the new binary
+	 * looks for it, then exec @binary, or the @blob_len bytes of @blob
+	 * (live-update -b/-d), with @cmdline's words (the daemon's own
+	 * arguments if NULL) telling it to restore.  Returns
+	 * only on failure, with the reason; the daemon then carries on.
+	 * Without this hook live-update is refused.
+	 */
+	const char *(*live_update_exec)(const void *state, size_t len,
+					const char *binary, const void *blob,
+					size_t blob_len, const char *cmdline);
+	/*
+	 * Saving the state: the descriptors the backends keep for the whole
+	 * daemon (the listening socket, the event channels), made to
+	 * survive exec.  Without this hook both are -1.
+	 */
+	bool (*save_global)(struct state_global *global);
+	/* live-update -f FILE: may FILE be exec'd?  (Without: not asked.) */
+	bool (*is_executable)(const char *file);
 };
 
 struct server_config {
@@ -148,6 +180,39 @@ void conn_close(struct connection *conn);
 
 /* Read guests held back for their quota whose reason went away (resume_soon). */
 void server_resume(struct server *server);
+
+/*
+ * Live update: the whole state as a migration stream (daemon/state.h):
+ * nodes, connections with their pending input and output, watches, open
+ * transactions.  Allocated on @ctx; NULL with @why on failure (a
+ * connection whose backend cannot be carried over, memory).
+ */
+const void *server_save_state(struct server *server, void *ctx, size_t *len,
+			      const char **why);
+
+/* How a restore finds its connections' backends again. */
+struct state_adopters {
+	void *arg;
+	/* A socket connection on inherited @fd (server_connect()). */
+	struct connection *(*socket)(void *arg, struct server *server, int fd);
+	/* @domid's ring, its event channel bound to local port @port
+	 * (server_connect_domain()). */
+	struct connection *(*ring)(void *arg, struct server *server,
+				   uint32_t domid, uint32_t port);
+};
+
+/*
+ * Restore a stream into @server, fresh from server_new().  With
+ * @adopters NULL, connections get no backend: a dry run that checks the
+ * stream restores (the old daemon runs it before exec'ing the new one).
+ * Returns 0, or an errno value with @why; the server must then be freed.
+ */
+int server_restore_state(struct server *server, const void *stream,
+			 size_t len, const struct state_adopters *adopters,
+			 const char **why);
+
+/* The deferred live-update -s (hooks.live_update_soon). */
+void server_live_update_run(struct server *server);
 
 /* Number of live connections (for logs and tests). */
 unsigned int server_connection_count(const struct server *server);

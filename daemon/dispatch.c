@@ -178,6 +178,7 @@ static int do_transaction_start(struct request *req)
 		talloc_free(entry);
 		return ENOMEM;
 	}
+	entry->opened_at = conn->server->now;
 	LIST_INSERT_HEAD(&conn->transactions, entry, link);
 	conn->next_transaction_id = id + 1;
 	conn->transaction_count++;
@@ -422,7 +423,7 @@ void dispatch_request(struct connection *conn, const struct xsd_sockmsg *hdr,
 reply:
 	if (err)
 		reply_error(&req, err);
-	else
+	else if (!req.reply_later)
 		conn_queue_message(conn, hdr->type, hdr->req_id, hdr->tx_id,
 				   req.reply, req.reply_len);
 	if (!err && req.new_watch)

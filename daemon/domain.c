@@ -561,3 +561,41 @@ struct connection *server_connect_domain(struct server *server,
 		domain->introduced = true;
 	return conn;
 }
+
+bool domain_restore_named(struct server *server, uint32_t domid)
+{
+	struct domain *domain = domain_find(server, domid);
+
+	if (domain_is_privileged(server, domid) ||
+	    (domain && domain->seen_alive) || !domain_exists(server, domid))
+		return true;
+	domain = domain_get(server, domid);
+	if (!domain)
+		return false;
+	/* Generation 0: before any restored node, whose generations are
+	 * all new, so that every permission naming it is honoured. */
+	domain->seen_alive = true;
+	domain->seen_since = 0;
+	return true;
+}
+
+int domain_restore_ring(struct server *server, struct connection *conn,
+			uint32_t target)
+{
+	struct domain *domain = conn->domain;
+
+	domain->introduced = true;
+	if (!domain->seen_alive) {
+		domain->seen_alive = true;
+		domain->seen_since = 0;
+	}
+	if (target != STATE_DOMID_INVALID) {
+		if (!domain_get(server, target))
+			return ENOMEM;
+		domain->has_target = true;
+		domain->target = target;
+		conn->who.has_target = true;
+		conn->who.target = target;
+	}
+	return 0;
+}

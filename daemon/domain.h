@@ -95,6 +95,17 @@ unsigned long domain_outstanding(struct server *server, struct domain *domain);
 /* Fire @introduceDomain or @releaseDomain. */
 void domain_fire_special(struct server *server, const char *name);
 
+/*
+ * Restoring a live update's state: a permission names @domid (if it is
+ * alive, it was so before every restored node); false if memory ran out.
+ */
+bool domain_restore_named(struct server *server, uint32_t domid);
+
+/* A restored ring connection: its domain is introduced, with @target
+ * (STATE_DOMID_INVALID: none).  0 or ENOMEM. */
+int domain_restore_ring(struct server *server, struct connection *conn,
+			uint32_t target);
+
 /* The lifecycle requests (dispatch table entries). */
 int domain_request_introduce(struct request *req);
 int domain_request_release(struct request *req);

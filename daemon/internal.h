@@ -30,6 +30,7 @@ struct accessor {
 struct conn_transaction {
 	LIST_ENTRY(conn_transaction) link;
 	struct transaction *tx;
+	uint64_t opened_at;	/* server time: live-update -t looks at it */
 };
 
 /*
@@ -77,6 +78,13 @@ struct connection {
 	/* Output: bytes queued but not yet taken by the backend. */
 	char *out_buf;
 	size_t out_start, out_len, out_size;
+	/*
+	 * A message boundary in out_buf: either a message starts there, or
+	 * the bytes before it from out_start are the rest of one the peer
+	 * has started taking.  Replies to privileged connections are not
+	 * tracked, so this is how a live update knows where they start.
+	 */
+	size_t out_boundary;
 	TAILQ_HEAD(, queued_message) queued;
 	unsigned int queued_replies;
 	/* Queued events by payload, to merge an identical one in O(1): a
@@ -122,6 +130,8 @@ struct server {
 	 * what a read left unhandled, so an idle one costs no input buffer. */
 	char *read_buf;
 	bool reading;
+	/* The live-update session, if one is open (live_update.c). */
+	struct live_update *live_update;
 };
 
 /* One request being handled. */
@@ -143,6 +153,8 @@ struct request {
 	 * its commit neither replays it nor conflicts on it.
 	 */
 	bool outside_transaction;
+	/* Answered later, by the code that took it (live-update -s). */
+	bool reply_later;
 };
 
 /* connection.c */
@@ -162,6 +174,21 @@ struct transaction *conn_find_transaction(struct connection *conn,
 					  uint32_t id);
 void conn_end_transaction(struct connection *conn, struct transaction *tx);
 void conn_end_all_transactions(struct connection *conn);
+/* Live update: the pending output, and how much of it is the rest of a
+ * message the peer has started taking. */
+const char *conn_pending_output(struct connection *conn, size_t *len,
+				size_t *partial);
+/* Put saved output back (conn_pending_output's on the other side);
+ * false if it is not a sequence of messages, or memory ran out. */
+bool conn_restore_output(struct connection *conn, const void *data,
+			 size_t len, size_t partial);
+
+/* live_update.c */
+int live_update_request(struct request *req);
+/* @conn goes away: a live-update session it opened ends with it. */
+void live_update_forget(struct connection *conn);
+/* A second passed: a waiting -s looks at the transactions again. */
+void live_update_tick(struct server *server);
 
 /* dispatch.c */
 void dispatch_request(struct connection *conn, const struct xsd_sockmsg *hdr,

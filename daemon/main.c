@@ -18,6 +18,7 @@
 
 #include "daemon/core.h"
 #include "daemon/log.h"
+#include "daemon/posix_live_update.h"
 #include "daemon/posix_log.h"
 #include "io-unix/unix_socket.h"
 #include "io-xen/platform.h"
@@ -36,6 +37,8 @@ struct options {
 	const char *pid_file;
 	const char *trace_file;
 	const char *sim_dir;
+	bool live_update;		/* -U: take over from the old daemon */
+	const char *check_state;	/* --check-state FILE */
 };
 
 struct daemon_state {
@@ -49,10 +52,14 @@ struct daemon_state {
 	int pid_fd;		/* holds the pid file's lock while we run */
 	struct event *signals[3];
 	struct event *tick;
+	struct event *live_update;
 	int exit_status;
 };
 
-enum { OPT_NO_SOCKET = 256, OPT_SIM };
+/* For the core's hooks, which carry no argument. */
+static struct daemon_state *the_daemon;
+
+enum { OPT_NO_SOCKET = 256, OPT_SIM, OPT_CHECK_STATE };
 
 static const struct option long_options[] = {
 	{ "no-domain-init", no_argument, NULL, 'D' },
@@ -77,6 +84,8 @@ static const struct option long_options[] = {
 	{ "priv-domid", required_argument, NULL, 'p' },
 	{ "no-socket", no_argument, NULL, OPT_NO_SOCKET },
 	{ "sim", required_argument, NULL, OPT_SIM },
+	{ "live-update", no_argument, NULL, 'U' },
+	{ "check-state", required_argument, NULL, OPT_CHECK_STATE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -105,6 +114,9 @@ static void usage(FILE *out)
 "  -K, --keep-orphans          keep a dead domain's nodes (a security risk)\n"
 "  -p, --priv-domid DOMID      give DOMID dom0's privileges\n"
 "  -R, --no-recovery           accepted for compatibility; no effect\n"
+"  -U, --live-update           take over from the daemon that exec'd this one:\n"
+"                              state in $XENSTORED_ROOTDIR/state_dump\n"
+"      --check-state FILE      check that FILE's state restores, and exit\n"
 "      --no-socket             serve no Unix socket (guests' rings only)\n"
 "      --sim DIR               testing aid: serve simulated guests whose rings\n"
 "                              and event channels live in DIR (io-xen/SIM.md)\n"
@@ -147,7 +159,7 @@ static void parse_options(int argc, char **argv, struct options *opts,
 	int c;
 
 	opts->internal_db = true;
-	while ((c = getopt_long(argc, argv, "DE:F:HNPS:t:A:M:Q:q:T:RI::KVW:w:p:",
+	while ((c = getopt_long(argc, argv, "DE:F:HNPS:t:A:M:Q:q:T:RI::KVW:w:p:U",
 				long_options, NULL)) != -1) {
 		unsigned long value;
 		const char *arg = optarg;
@@ -170,6 +182,8 @@ static void parse_options(int argc, char **argv, struct options *opts,
 		case 'V': opts->verbose = true; break;
 		case OPT_NO_SOCKET: opts->no_socket = true; break;
 		case OPT_SIM: opts->sim_dir = arg; break;
+		case 'U': opts->live_update = true; break;
+		case OPT_CHECK_STATE: opts->check_state = arg; break;
 		case 'Q':
 			if (!quota_set_assignment(&config->quota, arg, false))
 				bad_option("--quota");
@@ -328,6 +342,68 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	server_tick(state->server, (uint64_t)now.tv_sec);
 }
 
+/* live-update -s was accepted: save and exec from the loop. */
+static void on_live_update(evutil_socket_t fd, short what, void *arg)
+{
+	server_live_update_run(arg);
+	/* Still here: no update, or it failed after the state was saved. */
+	if (the_daemon && the_daemon->rings)
+		ring_backend_resume(the_daemon->rings);
+}
+
+static void live_update_soon(struct server *server)
+{
+	if (the_daemon && the_daemon->live_update)
+		event_active(the_daemon->live_update, EV_TIMEOUT, 0);
+}
+
+static bool save_global(struct state_global *global)
+{
+	struct daemon_state *state = the_daemon;
+
+	global->socket_fd = -1;
+	global->evtchn_fd = -1;
+	if (state->listener) {
+		global->socket_fd = unix_listener_save(state->listener);
+		if (global->socket_fd < 0)
+			return false;
+	}
+	if (state->rings) {
+		global->evtchn_fd = ring_backend_save(state->rings);
+		if (global->evtchn_fd < 0)
+			return false;
+	}
+	return true;
+}
+
+/* --check-state FILE: would this binary take FILE's state over? */
+static int check_state(const char *file)
+{
+	void *ctx = talloc_new(NULL);
+	struct server_config config;
+	struct server *server;
+	const char *why = "";
+	size_t len;
+	void *stream = posix_state_read(ctx, file, &len);
+	int err;
+
+	if (!stream) {
+		fprintf(stderr, "xenstored: cannot read %s: %s\n", file,
+			strerror(errno));
+		talloc_free(ctx);
+		return 1;
+	}
+	server_config_defaults(&config);
+	server = server_new(ctx, &config);
+	err = server ? server_restore_state(server, stream, len, NULL, &why)
+		     : ENOMEM;
+	if (err)
+		fprintf(stderr, "xenstored: %s: the state does not restore: "
+			"%s (%s)\n", file, why, strerror(err));
+	talloc_free(ctx);
+	return err ? 2 : 0;
+}
+
 static struct event *add_signal(struct daemon_state *state, int sig,
 				event_callback_fn fn)
 {
@@ -367,6 +443,8 @@ static int release_all(struct daemon_state *state, int status)
 			event_free(state->signals[i]);
 	if (state->tick)
 		event_free(state->tick);
+	if (state->live_update)
+		event_free(state->live_update);
 	if (resume_event) {
 		event_free(resume_event);
 		resume_event = NULL;
@@ -379,13 +457,120 @@ static int release_all(struct daemon_state *state, int status)
 	return status;
 }
 
+/* A live update's state, from the file the old daemon left. */
+struct live_update_state {
+	char *file;
+	void *stream;
+	size_t len;
+	struct state_global global;
+};
+
+static int take_global(void *arg, const struct state_global *global)
+{
+	struct live_update_state *lu = arg;
+
+	lu->global = *global;
+	return 0;
+}
+
+static bool read_live_update_state(struct daemon_state *state,
+				   struct live_update_state *lu)
+{
+	static const struct state_visitor visitor = { .global = take_global };
+	const char *why = NULL;
+
+	lu->file = posix_state_file(state->root);
+	lu->stream = lu->file ? posix_state_read(state->root, lu->file,
+						 &lu->len) : NULL;
+	if (!lu->stream) {
+		xs_log(LEVEL_ERROR, "live update: no state in %s: %s",
+		       lu->file ? lu->file : "$XENSTORED_ROOTDIR/state_dump",
+		       strerror(errno));
+		return false;
+	}
+	if (state_read(state->root, lu->stream, lu->len, &visitor, lu,
+		       &why) != 0) {
+		xs_log(LEVEL_ERROR, "live update: %s: %s", lu->file, why);
+		return false;
+	}
+	return true;
+}
+
+static struct connection *adopt_socket(void *arg, struct server *server,
+				       int fd)
+{
+	struct daemon_state *state = arg;
+
+	return state->listener ? unix_adopt_client(state->listener, fd) : NULL;
+}
+
+static struct connection *adopt_ring(void *arg, struct server *server,
+				     uint32_t domid, uint32_t port)
+{
+	struct daemon_state *state = arg;
+
+	return state->rings ? ring_backend_adopt_ring(state->rings, domid,
+						      port) : NULL;
+}
+
+static bool restore_live_update_state(struct daemon_state *state,
+				      struct live_update_state *lu)
+{
+	const struct state_adopters adopters = {
+		.arg = state,
+		.socket = adopt_socket,
+		.ring = adopt_ring,
+	};
+	const char *why = NULL;
+	char *kept = talloc_asprintf(state->root, "%s.failed", lu->file);
+	int err;
+
+	/* Gone before anyone is answered (the restore sends the OK); kept
+	 * aside for a post-mortem if the restore fails. */
+	if (!kept || rename(lu->file, kept) != 0)
+		unlink(lu->file);
+	err = server_restore_state(state->server, lu->stream, lu->len,
+				   &adopters, &why);
+	if (err) {
+		xs_log(LEVEL_ERROR, "live update: cannot restore %s: %s (%s); "
+		       "the state is kept in %s", lu->file, why, strerror(err),
+		       kept ? kept : "(nowhere)");
+		return false;
+	}
+	if (kept)
+		unlink(kept);
+	talloc_free(lu->stream);
+	lu->stream = NULL;
+	xs_log(LEVEL_INFO, "live update: took over %u connections",
+	       server_connection_count(state->server));
+	return true;
+}
+
 /*
  * Guests' rings: simulated with --sim, real in a Xen control domain, none
  * elsewhere.  False (reason logged) if the daemon cannot serve what it
  * should.
  */
-static bool start_rings(struct daemon_state *state, const struct options *opts)
+static bool start_rings(struct daemon_state *state, const struct options *opts,
+			const struct live_update_state *lu)
 {
+	if (opts->live_update && lu->global.evtchn_fd >= 0) {
+		/* The old daemon's event channels, bindings and all. */
+		state->platform = opts->sim_dir ?
+			platform_sim_adopt(state->root, state->base,
+					   opts->sim_dir, lu->global.evtchn_fd) :
+			platform_xen_adopt(state->root, lu->global.evtchn_fd);
+		if (!state->platform)
+			return false;
+		state->rings = ring_backend_new(state->root, state->base,
+						state->server,
+						state->platform);
+		if (!state->rings)
+			return false;
+		xs_log(LEVEL_INFO, "live update: serving guests' rings again "
+		       "(%s platform)", state->platform->name);
+		return true;
+	}
 	if (opts->sim_dir) {
 		state->platform = platform_sim_open(state->root, state->base,
 						    opts->sim_dir);
@@ -421,13 +606,19 @@ int main(int argc, char **argv)
 	struct daemon_state state = { 0 };
 	struct server_config config;
 	struct options opts = { 0 };
+	struct live_update_state lu = { .global = { -1, -1 } };
 	const struct timeval one_second = { 1, 0 };
 	const char *path;
 
 	state.pid_fd = -1;
 	server_config_defaults(&config);
 	parse_options(argc, argv, &opts, &config);
+	posix_live_update_init(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
+	if (opts.check_state) {
+		posix_log_start(true);
+		return check_state(opts.check_state);
+	}
 	posix_log_start(opts.foreground);
 	log_set_verbose(opts.verbose);
 	talloc_enable_null_tracking();
@@ -451,13 +642,21 @@ int main(int argc, char **argv)
 	config.hooks.trace_close = posix_trace_close;
 	config.hooks.memreport_to_file = posix_memreport;
 	config.hooks.resume_soon = resume_soon;
+	config.hooks.live_update_soon = live_update_soon;
+	config.hooks.live_update_exec = posix_live_update_exec;
+	config.hooks.save_global = save_global;
+	config.hooks.is_executable = posix_is_executable;
+	the_daemon = &state;
+	if (opts.live_update && !read_live_update_state(&state, &lu))
+		return release_all(&state, 1);
 	if (!opts.internal_db) {
 		config.database_file = database_path(state.root);
 		if (!config.database_file)
 			return release_all(&state, 1);
 	}
 
-	if (!opts.foreground && daemon(0, 0) != 0) {
+	/* After a live update this process is the daemon already. */
+	if (!opts.foreground && !opts.live_update && daemon(0, 0) != 0) {
 		xs_log(LEVEL_ERROR, "cannot daemonize: %s", strerror(errno));
 		return release_all(&state, 1);
 	}
@@ -486,12 +685,22 @@ int main(int argc, char **argv)
 		return release_all(&state, 1);
 	}
 
-	if (!start_rings(&state, &opts)) {
+	if (!start_rings(&state, &opts, &lu)) {
 		return release_all(&state, 1);
 	}
 
 	if (opts.no_socket) {
 		xs_log(LEVEL_WARNING, "--no-socket: no Unix socket is served");
+	} else if (opts.live_update && lu.global.socket_fd >= 0) {
+		path = socket_path(state.root);
+		state.listener = path ? unix_listener_adopt(state.root,
+							   state.base,
+							   state.server,
+							   lu.global.socket_fd,
+							   path) : NULL;
+		if (!state.listener)
+			return release_all(&state, 1);
+		xs_log(LEVEL_INFO, "live update: listening on %s again", path);
 	} else {
 		path = socket_path(state.root);
 		state.listener = path ? unix_listen(state.root, state.base,
@@ -502,8 +711,12 @@ int main(int argc, char **argv)
 		xs_log(LEVEL_INFO, "listening on %s", path);
 	}
 
+	if (opts.live_update && !restore_live_update_state(&state, &lu))
+		return release_all(&state, 1);
+	state.live_update = event_new(state.base, -1, 0, on_live_update,
+				      state.server);
 	resume_event = event_new(state.base, -1, 0, on_resume, state.server);
-	if (!resume_event) {
+	if (!resume_event || !state.live_update) {
 		xs_log(LEVEL_ERROR, "cannot create the resume event");
 		return release_all(&state, 1);
 	}

@@ -137,8 +137,9 @@ static struct watch *find_watch(struct connection *conn, const char *path,
 	return NULL;
 }
 
-int watch_add(struct connection *conn, const char *path, const char *token,
-	      bool relative, struct watch **out)
+static int add_watch(struct connection *conn, const char *path,
+		     const char *token, bool relative, bool check_quota,
+		     struct watch **out)
 {
 	struct watch_index *index = conn->server->watches;
 	struct watch_bucket *bucket;
@@ -146,7 +147,7 @@ int watch_add(struct connection *conn, const char *path, const char *token,
 
 	if (find_watch(conn, path, token))
 		return EEXIST;
-	if (!conn->who.privileged && conn->domain &&
+	if (check_quota && !conn->who.privileged && conn->domain &&
 	    conn->domain->watches >= conn->server->config.quota.watches)
 		return E2BIG;
 
@@ -186,6 +187,18 @@ int watch_add(struct connection *conn, const char *path, const char *token,
 	talloc_set_destructor(watch, watch_destroy);
 	*out = watch;
 	return 0;
+}
+
+int watch_add(struct connection *conn, const char *path, const char *token,
+	      bool relative, struct watch **out)
+{
+	return add_watch(conn, path, token, relative, true, out);
+}
+
+int watch_restore(struct connection *conn, const char *path,
+		  const char *token, bool relative, struct watch **out)
+{
+	return add_watch(conn, path, token, relative, false, out);
 }
 
 int watch_remove(struct connection *conn, const char *path, const char *token)

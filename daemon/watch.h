@@ -27,6 +27,10 @@ struct watch_index *watch_index_new(void *ctx);
 int watch_add(struct connection *conn, const char *path, const char *token,
 	      bool relative, struct watch **watch);
 
+/* The same without the quota, for a live update's restore. */
+int watch_restore(struct connection *conn, const char *path,
+		  const char *token, bool relative, struct watch **watch);
+
 /* Remove the pair; 0 or ENOENT. */
 int watch_remove(struct connection *conn, const char *path,
 		 const char *token);

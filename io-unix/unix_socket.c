@@ -69,10 +69,28 @@ static void client_destroy(void *io)
 	talloc_free(client);
 }
 
+/* Clear close-on-exec: a live update's new daemon inherits @fd. */
+static bool keep_across_exec(int fd)
+{
+	int flags = fcntl(fd, F_GETFD);
+
+	return flags >= 0 && fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) == 0;
+}
+
+static bool client_save(void *io, struct state_connection *rec)
+{
+	struct unix_client *client = io;
+
+	rec->type = STATE_CONN_SOCKET;
+	rec->socket_fd = client->fd;
+	return keep_across_exec(client->fd);
+}
+
 static const struct conn_ops unix_conn_ops = {
 	.read = client_read,
 	.write = client_write,
 	.destroy = client_destroy,
+	.save = client_save,
 };
 
 static void on_client_readable(evutil_socket_t fd, short what, void *arg)
@@ -89,20 +107,12 @@ static void on_client_writable(evutil_socket_t fd, short what, void *arg)
 	conn_output_ready(client->conn);
 }
 
-static void on_accept(evutil_socket_t fd, short what, void *arg)
+/* A connection for @client_fd; NULL (the fd closed) on failure. */
+static struct connection *add_client(struct unix_listener *listener,
+				     int client_fd)
 {
-	struct unix_listener *listener = arg;
 	struct unix_client *client;
-	int client_fd;
 
-	client_fd = accept4(listener->fd, NULL, NULL,
-			    SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (client_fd < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			xs_log(LEVEL_WARNING, "accept on %s: %s", listener->path,
-			       strerror(errno));
-		return;
-	}
 	client = talloc_zero(listener, struct unix_client);
 	if (!client)
 		goto fail;
@@ -119,7 +129,7 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 	if (!client->conn)
 		goto fail;
 	event_add(client->read_event, NULL);
-	return;
+	return client->conn;
 fail:
 	xs_log(LEVEL_ERROR, "out of memory accepting a client on %s",
 	       listener->path);
@@ -131,6 +141,54 @@ fail:
 		talloc_free(client);
 	}
 	close(client_fd);
+	return NULL;
+}
+
+static void on_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct unix_listener *listener = arg;
+	int client_fd;
+
+	client_fd = accept4(listener->fd, NULL, NULL,
+			    SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (client_fd < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			xs_log(LEVEL_WARNING, "accept on %s: %s", listener->path,
+			       strerror(errno));
+		return;
+	}
+	add_client(listener, client_fd);
+}
+
+/* Descriptors a live update hands over are ours again: close-on-exec,
+ * non-blocking, as accept4() and socket() made them. */
+static bool own_inherited(int fd)
+{
+	int fd_flags = fcntl(fd, F_GETFD);
+	int fl_flags = fcntl(fd, F_GETFL);
+
+	return fd_flags >= 0 && fl_flags >= 0 &&
+	       fcntl(fd, F_SETFD, fd_flags | FD_CLOEXEC) == 0 &&
+	       fcntl(fd, F_SETFL, fl_flags | O_NONBLOCK) == 0;
+}
+
+struct connection *unix_adopt_client(struct unix_listener *listener, int fd)
+{
+	int type;
+	socklen_t len = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+	    type != SOCK_STREAM || !own_inherited(fd)) {
+		xs_log(LEVEL_ERROR, "live update: descriptor %d is no "
+		       "connected socket: %s", fd, strerror(errno));
+		return NULL;
+	}
+	return add_client(listener, fd);
+}
+
+int unix_listener_save(struct unix_listener *listener)
+{
+	return keep_across_exec(listener->fd) ? listener->fd : -1;
 }
 
 /* mkdir -p for the socket's directory. */
@@ -227,6 +285,45 @@ fail:
 	talloc_free(listener);
 	errno = err;
 	return NULL;
+}
+
+struct unix_listener *unix_listener_adopt(void *ctx, struct event_base *base,
+					  struct server *server, int fd,
+					  const char *path)
+{
+	struct unix_listener *listener = talloc_zero(ctx, struct unix_listener);
+	int accepting = 0;
+	socklen_t len = sizeof(accepting);
+
+	if (!listener || !(listener->path = talloc_strdup(listener, path))) {
+		talloc_free(listener);
+		errno = ENOMEM;
+		return NULL;
+	}
+	listener->fd = -1;
+	listener->base = base;
+	listener->server = server;
+	talloc_set_destructor(listener, listener_destructor);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 ||
+	    !accepting || !own_inherited(fd)) {
+		xs_log(LEVEL_ERROR, "live update: descriptor %d is no listening "
+		       "socket", fd);
+		talloc_free(listener);
+		errno = EBADF;
+		return NULL;
+	}
+	listener->fd = fd;
+	listener->accept_event = event_new(base, listener->fd,
+					   EV_READ | EV_PERSIST, on_accept,
+					   listener);
+	if (!listener->accept_event ||
+	    event_add(listener->accept_event, NULL) != 0) {
+		xs_log(LEVEL_ERROR, "cannot accept on %s", path);
+		talloc_free(listener);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return listener;
 }
 
 void unix_listener_close(struct unix_listener *listener)

@@ -66,6 +66,13 @@ struct platform_ops {
 	 */
 	void (*domain_scan_begin)(struct platform *p);
 	void (*domain_scan_end)(struct platform *p);
+
+	/*
+	 * Live update: make the event channels (with every binding) survive
+	 * exec, and return the descriptor a *_adopt() takes them back from
+	 * (GLOBAL_DATA's evtchn-fd); -1 with errno set on failure.
+	 */
+	int (*save)(struct platform *p);
 };
 
 struct platform {
@@ -79,6 +86,9 @@ struct platform {
  */
 struct platform *platform_xen_open(void *ctx);
 
+/* Live update: the event channel device the old daemon left in @fd. */
+struct platform *platform_xen_adopt(void *ctx, int evtchn_fd);
+
 /*
  * The simulation, in directory @dir (created if missing), with its control
  * socket served on @base.  NULL (reason logged) on failure.  Freed with
@@ -86,5 +96,12 @@ struct platform *platform_xen_open(void *ctx);
  */
 struct platform *platform_sim_open(void *ctx, struct event_base *base,
 				   const char *dir);
+
+/*
+ * Live update: the simulation the old daemon ran in @dir (its domains,
+ * bindings and sockets, from the DIR/sim-state its save wrote).
+ */
+struct platform *platform_sim_adopt(void *ctx, struct event_base *base,
+				    const char *dir, int evtchn_fd);
 
 #endif

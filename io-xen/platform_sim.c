@@ -112,6 +112,8 @@ struct sim_platform {
 	unsigned int queue_head, queue_len;
 
 	struct xenstore_domain_interface *dom0_page;
+	/* Adopted from a live update: dom0's ring file is in use. */
+	bool dom0_ring_exists;
 };
 
 static struct sim_platform *to_sim(struct platform *p)
@@ -213,7 +215,7 @@ static struct xenstore_domain_interface *sim_map_dom0_ring(struct platform *p,
 	int err;
 
 	if (!sim->dom0_page) {
-		err = create_ring_file(sim, 0);
+		err = sim->dom0_ring_exists ? 0 : create_ring_file(sim, 0);
 		if (err) {
 			errno = err;
 			return NULL;
@@ -651,6 +653,88 @@ static void on_control_accept(struct evconnlistener *listener,
 
 /* ---------------------------------------------------------------- set-up */
 
+static bool set_cloexec(int fd, bool on)
+{
+	int flags = fcntl(fd, F_GETFD);
+
+	return flags >= 0 &&
+	       fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC
+				     : flags & ~FD_CLOEXEC) == 0;
+}
+
+/*
+ * Live update.  The hypervisor is simulated inside the daemon, so what
+ * Xen would keep (domains, bindings, the event sockets) goes to
+ * DIR/sim-state for the new daemon, with the descriptors inherited.
+ */
+#define SIM_STATE_FILE "sim-state"
+
+/* A buffer's bytes in hex ("-" if empty), for a state line. */
+static void save_buffer(FILE *f, struct evbuffer *buf)
+{
+	size_t len = evbuffer_get_length(buf), i;
+	const unsigned char *p = evbuffer_pullup(buf, -1);
+
+	if (!len || !p) {
+		fputc('-', f);
+		return;
+	}
+	for (i = 0; i < len; i++)
+		fprintf(f, "%02x", p[i]);
+}
+
+static int sim_save(struct platform *p)
+{
+	struct sim_platform *sim = to_sim(p);
+	struct sim_control_client *client;
+	int control_fd = evconnlistener_get_fd(sim->control);
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	struct sim_domain *dom, *dtmp;
+	struct sim_port *port, *ptmp;
+	FILE *f;
+
+	if (!sim_path(sim, path, sizeof(path), SIM_STATE_FILE, 0) ||
+	    snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (!set_cloexec(sim->evtchn_fd, false) ||
+	    !set_cloexec(sim->raise_fd, false) ||
+	    !set_cloexec(sim->epoll_fd, false) ||
+	    !set_cloexec(control_fd, false))
+		return -1;
+	f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "fds %d %d %d %d\nnext_port %u\ndom0_ring %d\n",
+		sim->evtchn_fd, sim->raise_fd, sim->epoll_fd, control_fd,
+		sim->next_port, sim->dom0_page != NULL);
+	HASH_ITER(hh, sim->domains, dom, dtmp)
+		fprintf(f, "domain %u %d\n", dom->domid, (int)dom->state);
+	HASH_ITER(by_local, sim->ports_by_local, port, ptmp)
+		if (port->local != sim->dom_exc_port)
+			fprintf(f, "port %u %u %u\n", port->local, port->domid,
+				port->remote);
+	/* Control clients stay connected, with what they sent or were
+	 * sent that is still in the buffers (a partial line, a reply). */
+	LIST_FOREACH(client, &sim->clients, link) {
+		int fd = bufferevent_getfd(client->bev);
+
+		if (fd < 0 || !set_cloexec(fd, false))
+			continue;
+		fprintf(f, "client %d ", fd);
+		save_buffer(f, bufferevent_get_input(client->bev));
+		fputc(' ', f);
+		save_buffer(f, bufferevent_get_output(client->bev));
+		fputc('\n', f);
+	}
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return sim->evtchn_fd;
+}
+
 static const struct platform_ops sim_ops = {
 	.map_ring = sim_map_ring,
 	.map_dom0_ring = sim_map_dom0_ring,
@@ -663,6 +747,7 @@ static const struct platform_ops sim_ops = {
 	.pending = sim_pending,
 	.event_fd = sim_event_fd,
 	.domain_state = sim_domain_state,
+	.save = sim_save,
 };
 
 static int sim_destructor(struct sim_platform *sim)
@@ -793,6 +878,192 @@ struct platform *platform_sim_open(void *ctx, struct event_base *base,
 	HASH_ADD(hh, sim->domains, domid, sizeof(dom0->domid), dom0);
 	return &sim->base;
 fail:
+	talloc_free(sim);
+	return NULL;
+}
+
+static bool load_buffer(struct evbuffer *buf, const char *hex)
+{
+	unsigned int byte;
+
+	if (!strcmp(hex, "-"))
+		return true;
+	for (; hex[0] && hex[1]; hex += 2) {
+		unsigned char c;
+
+		if (sscanf(hex, "%2x", &byte) != 1)
+			return false;
+		c = (unsigned char)byte;
+		if (evbuffer_add(buf, &c, 1) != 0)
+			return false;
+	}
+	return !hex[0];
+}
+
+/* A control client the old daemon was serving, on inherited @fd. */
+static bool adopt_client(struct sim_platform *sim, int fd, const char *in,
+			 const char *out)
+{
+	struct sim_control_client *client;
+
+	if (!set_cloexec(fd, true))
+		return false;
+	client = talloc_zero(sim, struct sim_control_client);
+	if (!client)
+		return false;
+	client->sim = sim;
+	client->bev = bufferevent_socket_new(sim->event_base, fd,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (!client->bev) {
+		talloc_free(client);
+		return false;
+	}
+	LIST_INSERT_HEAD(&sim->clients, client, link);
+	bufferevent_setcb(client->bev, on_control_read, NULL,
+			  on_control_event, client);
+	if (!load_buffer(bufferevent_get_input(client->bev), in) ||
+	    !load_buffer(bufferevent_get_output(client->bev), out))
+		return false;
+	bufferevent_enable(client->bev, EV_READ | EV_WRITE);
+	/* A whole line that came in before the exec. */
+	if (evbuffer_get_length(bufferevent_get_input(client->bev)))
+		on_control_read(client->bev, client);
+	return true;
+}
+
+/* One line of DIR/sim-state; false if it is not one. */
+static bool adopt_line(struct sim_platform *sim, const char *line,
+		       int *control_fd)
+{
+	char in[2 * (SIM_CONTROL_LINE_MAX + 1) + 2];
+	char out[2 * 4096 + 2];
+	int fd;
+	unsigned int a, b, c;
+	int fds[4];
+	struct sim_domain *dom;
+	struct sim_port *port;
+
+	if (sscanf(line, "fds %d %d %d %d", &fds[0], &fds[1], &fds[2],
+		   &fds[3]) == 4) {
+		if (fds[0] != sim->evtchn_fd)
+			return false;
+		sim->raise_fd = fds[1];
+		sim->epoll_fd = fds[2];
+		*control_fd = fds[3];
+		return set_cloexec(sim->evtchn_fd, true) &&
+		       set_cloexec(sim->raise_fd, true) &&
+		       set_cloexec(sim->epoll_fd, true) &&
+		       set_cloexec(*control_fd, true);
+	}
+	if (sscanf(line, "client %d %514s %8193s", &fd, in, out) == 3)
+		return fd >= 0 && adopt_client(sim, fd, in, out);
+	if (sscanf(line, "next_port %u", &a) == 1) {
+		sim->next_port = a;
+		return true;
+	}
+	if (sscanf(line, "dom0_ring %u", &a) == 1) {
+		sim->dom0_ring_exists = a != 0;
+		return true;
+	}
+	if (sscanf(line, "domain %u %u", &a, &b) == 2) {
+		if (a >= DOMID_FIRST_RESERVED || b > SIM_CRASHED ||
+		    find_domain(sim, a))
+			return false;
+		dom = talloc_zero(sim, struct sim_domain);
+		if (!dom)
+			return false;
+		dom->domid = a;
+		dom->state = (enum sim_domain_state)b;
+		HASH_ADD(hh, sim->domains, domid, sizeof(dom->domid), dom);
+		return true;
+	}
+	if (sscanf(line, "port %u %u %u", &a, &b, &c) == 3) {
+		if (a == 0 || find_port(sim, a))
+			return false;
+		port = talloc_zero(sim, struct sim_port);
+		if (!port)
+			return false;
+		port->local = a;
+		port->domid = b;
+		port->remote = c;
+		port->remote_key = remote_key(b, c);
+		HASH_ADD(by_local, sim->ports_by_local, local,
+			 sizeof(port->local), port);
+		HASH_ADD(by_remote, sim->ports_by_remote, remote_key,
+			 sizeof(port->remote_key), port);
+		return true;
+	}
+	return false;
+}
+
+struct platform *platform_sim_adopt(void *ctx, struct event_base *base,
+				    const char *dir, int evtchn_fd)
+{
+	struct sim_platform *sim = talloc_zero(ctx, struct sim_platform);
+	char path[PATH_MAX], line[16384];
+	int control_fd = -1;
+	socklen_t len;
+	FILE *f = NULL;
+
+	if (!sim)
+		return NULL;
+	sim->base.ops = &sim_ops;
+	sim->base.name = "sim";
+	sim->event_base = base;
+	sim->evtchn_fd = evtchn_fd;
+	sim->raise_fd = sim->epoll_fd = -1;
+	sim->next_port = 1;
+	LIST_INIT(&sim->clients);
+	TAILQ_INIT(&sim->retries);
+	talloc_set_destructor(sim, sim_destructor);
+	sim->dir = talloc_strdup(sim, dir);
+	if (!sim->dir ||
+	    !sim_path(sim, path, sizeof(path), SIM_STATE_FILE, 0) ||
+	    !sim_path(sim, sim->evtchn_addr.sun_path,
+		      sizeof(sim->evtchn_addr.sun_path), "evtchn", 0) ||
+	    !(sim->control_path = talloc_asprintf(sim, "%s/control", dir)))
+		goto fail;
+	sim->evtchn_addr.sun_family = AF_UNIX;
+	f = fopen(path, "r");
+	if (!f) {
+		xs_log(LEVEL_ERROR, "sim: live update: no %s: %s", path,
+		       strerror(errno));
+		goto fail;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (!adopt_line(sim, line, &control_fd)) {
+			xs_log(LEVEL_ERROR, "sim: live update: bad line in "
+			       "%s: %s", path, line);
+			goto fail;
+		}
+	}
+	fclose(f);
+	f = NULL;
+	unlink(path);
+	len = sizeof(int);
+	if (sim->raise_fd < 0 || control_fd < 0 ||
+	    getsockopt(sim->evtchn_fd, SOL_SOCKET, SO_TYPE, &(int){ 0 },
+		       &len) != 0) {
+		xs_log(LEVEL_ERROR, "sim: live update: the descriptors of %s "
+		       "are gone", dir);
+		goto fail;
+	}
+	sim->retry_event = evtimer_new(base, on_retry, sim);
+	/* Already listening: -1 tells libevent not to listen() again. */
+	sim->control = evconnlistener_new(base, on_control_accept, sim,
+					  LEV_OPT_CLOSE_ON_FREE |
+					  LEV_OPT_CLOSE_ON_EXEC, -1,
+					  control_fd);
+	if (!sim->retry_event || !sim->control) {
+		xs_log(LEVEL_ERROR, "sim: live update: cannot serve %s again",
+		       dir);
+		goto fail;
+	}
+	/* A death while no daemon listened: the restore looks anyway. */
+	return &sim->base;
+fail:
+	if (f)
+		fclose(f);
 	talloc_free(sim);
 	return NULL;
 }

@@ -222,6 +222,16 @@ static void xen_domain_scan_end(struct platform *p)
 	xen->info_count = 0;
 }
 
+static int xen_save(struct platform *p)
+{
+	int fd = xenevtchn_fd(to_xen(p)->evtchn);
+	int flags = fcntl(fd, F_GETFD);
+
+	if (flags < 0 || fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) != 0)
+		return -1;
+	return fd;
+}
+
 static const struct platform_ops xen_ops = {
 	.map_ring = xen_map_ring,
 	.map_dom0_ring = xen_map_dom0_ring,
@@ -236,6 +246,7 @@ static const struct platform_ops xen_ops = {
 	.domain_state = xen_domain_state,
 	.domain_scan_begin = xen_domain_scan_begin,
 	.domain_scan_end = xen_domain_scan_end,
+	.save = xen_save,
 };
 
 static int xen_destructor(struct xen_platform *xen)
@@ -251,7 +262,7 @@ static int xen_destructor(struct xen_platform *xen)
 	return 0;
 }
 
-struct platform *platform_xen_open(void *ctx)
+static struct platform *open_xen(void *ctx, int evtchn_fd)
 {
 	struct xen_platform *xen = talloc_zero(ctx, struct xen_platform);
 	int fd, flags;
@@ -261,7 +272,6 @@ struct platform *platform_xen_open(void *ctx)
 	xen->base.ops = &xen_ops;
 	xen->base.name = "xen";
 	talloc_set_destructor(xen, xen_destructor);
-
 	xen->xc = xc_interface_open(NULL, NULL, 0);
 	if (!xen->xc) {
 		xs_log(LEVEL_ERROR, "xen: cannot open libxenctrl: %s",
@@ -274,17 +284,33 @@ struct platform *platform_xen_open(void *ctx)
 		       strerror(errno));
 		goto fail;
 	}
-	xen->evtchn = xenevtchn_open(NULL, 0);
-	if (!xen->evtchn) {
-		xs_log(LEVEL_ERROR, "xen: cannot open the event channel "
-		       "device: %s", strerror(errno));
-		goto fail;
+	/* One grant per domain may be mapped at once. */
+	xengnttab_set_max_grants(xen->gnttab, DOMID_FIRST_RESERVED);
+	if (evtchn_fd >= 0) {
+		/* The bindings live in the descriptor: ports stay valid. */
+		xen->evtchn = xenevtchn_fdopen(NULL, evtchn_fd, 0);
+		if (!xen->evtchn) {
+			xs_log(LEVEL_ERROR, "xen: cannot take the event channel "
+			       "device over from descriptor %d: %s", evtchn_fd,
+			       strerror(errno));
+			goto fail;
+		}
+	} else {
+		xen->evtchn = xenevtchn_open(NULL, 0);
+		if (!xen->evtchn) {
+			xs_log(LEVEL_ERROR, "xen: cannot open the event "
+			       "channel device: %s", strerror(errno));
+			goto fail;
+		}
 	}
 	/* The loop drains pending ports until none is left; a blocking fd
-	 * would hang the daemon on the last read. */
+	 * would hang the daemon on the last read.  Close-on-exec until a
+	 * live update says otherwise. */
 	fd = xenevtchn_fd(xen->evtchn);
 	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 ||
+	    (flags = fcntl(fd, F_GETFD)) < 0 ||
+	    fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) {
 		xs_log(LEVEL_ERROR, "xen: cannot make the event channel "
 		       "device non-blocking: %s", strerror(errno));
 		goto fail;
@@ -293,4 +319,14 @@ struct platform *platform_xen_open(void *ctx)
 fail:
 	talloc_free(xen);
 	return NULL;
+}
+
+struct platform *platform_xen_open(void *ctx)
+{
+	return open_xen(ctx, -1);
+}
+
+struct platform *platform_xen_adopt(void *ctx, int evtchn_fd)
+{
+	return open_xen(ctx, evtchn_fd);
 }

@@ -212,11 +212,24 @@ static void ring_conn_protocol_error(void *io)
 	notify_now(ring);
 }
 
+/* The ring itself stays where it is: the stream names the domain and
+ * the local port, which the inherited event channels keep bound. */
+static bool ring_conn_save(void *io, struct state_connection *rec)
+{
+	struct ring_conn *ring = io;
+
+	rec->type = STATE_CONN_RING;
+	rec->domid = (uint16_t)ring->domid;
+	rec->evtchn = ring->port;
+	return ring->domid < STATE_DOMID_INVALID;
+}
+
 static const struct conn_ops ring_conn_ops = {
 	.read = ring_conn_read,
 	.write = ring_conn_write,
 	.destroy = ring_conn_destroy,
 	.protocol_error = ring_conn_protocol_error,
+	.save = ring_conn_save,
 };
 
 /* ------------------------------------------------------------- events */
@@ -482,6 +495,79 @@ bool ring_backend_connect_dom0(struct ring_backend *backend)
 		return false;
 	}
 	return true;
+}
+
+/* ------------------------------------------------------------ live update */
+
+int ring_backend_save(struct ring_backend *backend)
+{
+	const struct platform_ops *ops = ops_of(backend);
+
+	if (!ops->save) {
+		errno = ENOSYS;
+		return -1;
+	}
+	/* The new daemon binds VIRQ_DOM_EXC itself (one binding only). */
+	if (backend->dom_exc_port > 0) {
+		ops->unbind(backend->platform, (uint32_t)backend->dom_exc_port);
+		backend->dom_exc_port = -1;
+	}
+	return ops->save(backend->platform);
+}
+
+void ring_backend_resume(struct ring_backend *backend)
+{
+	if (backend->dom_exc_port > 0)
+		return;
+	backend->dom_exc_port = ops_of(backend)->bind_dom_exc(backend->platform);
+	if (backend->dom_exc_port < 0)
+		xs_log(LEVEL_ERROR, "%s: cannot bind VIRQ_DOM_EXC again: %s",
+		       backend->platform->name, strerror(errno));
+	/* Deaths meanwhile went unseen. */
+	check_domains(backend);
+}
+
+struct connection *ring_backend_adopt_ring(struct ring_backend *backend,
+					   uint32_t domid, uint32_t port)
+{
+	const struct platform_ops *ops = ops_of(backend);
+	struct xenstore_domain_interface *intf;
+	struct ring_conn *ring;
+	uint32_t remote_port;
+
+	intf = domid == 0 ? ops->map_dom0_ring(backend->platform, &remote_port)
+			  : ops->map_ring(backend->platform, domid);
+	if (!intf) {
+		/* Gone meanwhile, or it revoked the grant: as C, the domain
+		 * is kept (unserved) until its death is seen. */
+		xs_log(LEVEL_WARNING, "domain %u: cannot map its ring again: "
+		       "%s", domid, strerror(errno));
+		return server_connect_domain(backend->server, NULL, NULL,
+					     domid);
+	}
+	ring = talloc_zero(backend, struct ring_conn);
+	if (!ring) {
+		ops->unmap_ring(backend->platform, intf);
+		return NULL;
+	}
+	ring->backend = backend;
+	ring->domid = domid;
+	ring->intf = intf;
+	ring->port = port;
+	if (port)
+		HASH_ADD(by_port, backend->rings_by_port, port,
+			 sizeof(ring->port), ring);
+	ring->conn = server_connect_domain(backend->server, &ring_conn_ops,
+					   ring, domid);
+	if (!ring->conn) {
+		ring_conn_destroy(ring);
+		return NULL;
+	}
+	HASH_ADD(by_domid, backend->rings_by_domid, domid, sizeof(domid), ring);
+	/* Whatever the guest wrote while no daemon listened. */
+	queue_notify(ring);
+	queue_kick(ring);
+	return ring->conn;
 }
 
 /* ---------------------------------------------------------------- set-up */

@@ -12,6 +12,7 @@
 
 struct event_base;
 struct platform;
+struct connection;
 struct ring_backend;
 struct server;
 
@@ -30,5 +31,21 @@ struct ring_backend *ring_backend_new(void *ctx, struct event_base *base,
  * False (reason logged) if there is none or it cannot be bound.
  */
 bool ring_backend_connect_dom0(struct ring_backend *backend);
+
+/*
+ * Live update: make the rings' event channels survive exec (VIRQ_DOM_EXC
+ * is let go: the new daemon binds it); the descriptor for GLOBAL_DATA, or
+ * -1.  If the update then fails, ring_backend_resume() binds it again.
+ */
+int ring_backend_save(struct ring_backend *backend);
+void ring_backend_resume(struct ring_backend *backend);
+
+/*
+ * Live update, in the new daemon: serve @domid's ring again, its event
+ * channel still bound to local @port.  A ring that cannot be mapped gets
+ * a connection without one (its domain is kept until it dies).
+ */
+struct connection *ring_backend_adopt_ring(struct ring_backend *backend,
+					   uint32_t domid, uint32_t port);
 
 #endif

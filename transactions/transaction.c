@@ -45,6 +45,16 @@ bool transaction_log(struct transaction *tx, uint32_t type,
 		     const char *payload, uint32_t len, int result,
 		     const void *reply, uint32_t reply_len)
 {
+	return transaction_log_answer(tx, type, payload, len, result,
+				      result ? 0 : reply_len,
+				      result ? 0 :
+				      transaction_reply_digest(reply, reply_len));
+}
+
+bool transaction_log_answer(struct transaction *tx, uint32_t type,
+			    const char *payload, uint32_t len, int result,
+			    uint32_t reply_len, uint64_t reply_digest)
+{
 	struct logged_request *req = talloc_zero(tx, struct logged_request);
 
 	if (!req)
@@ -57,10 +67,8 @@ bool transaction_log(struct transaction *tx, uint32_t type,
 	req->type = type;
 	req->len = len;
 	req->result = result;
-	if (!result) {
-		req->reply_len = reply_len;
-		req->reply_digest = transaction_reply_digest(reply, reply_len);
-	}
+	req->reply_len = reply_len;
+	req->reply_digest = reply_digest;
 	*tx->log_tail = req;
 	tx->log_tail = &req->next;
 	tx->logged++;

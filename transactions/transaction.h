@@ -65,6 +65,11 @@ bool transaction_log(struct transaction *tx, uint32_t type,
 		     const char *payload, uint32_t len, int result,
 		     const void *reply, uint32_t reply_len);
 
+/* The same with the reply already a digest (a restored transaction). */
+bool transaction_log_answer(struct transaction *tx, uint32_t type,
+			    const char *payload, uint32_t len, int result,
+			    uint32_t reply_len, uint64_t reply_digest);
+
 /*
  * Runs one logged request on @view; returns 0 or an errno value and, on
  * success, the reply's length and digest.
