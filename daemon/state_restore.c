@@ -29,6 +29,14 @@ struct restored_conn {
 	UT_hash_handle hh;
 };
 
+/* A transaction's logged request, replayed once the nodes are back. */
+struct pending_log {
+	struct pending_log *next;
+	struct connection *conn;
+	struct transaction *tx;
+	struct state_tx_log log;
+};
+
 struct restorer {
 	struct server *server;
 	const struct state_adopters *adopters;
@@ -38,6 +46,7 @@ struct restorer {
 	unsigned int view_nodes;
 	const char *why;
 	unsigned long nodes, watches, transactions;
+	struct pending_log *logs, **logs_tail;
 };
 
 static int fail(struct restorer *r, int err, const char *why)
@@ -198,24 +207,15 @@ static bool is_logged_type(uint32_t type)
 }
 
 /*
- * One logged request: replayed on the transaction's view, which makes the
- * view hold the transaction's writes again, and logged with the answer it
- * had, which the commit must reproduce.  What the view now reads for the
- * first time is the store as it is; if that differs from what the
- * transaction saw, its commit replays and fails with EAGAIN, as it would
- * have in the old daemon.
+ * One logged request: kept until every node is restored (the stream
+ * gives transactions before nodes), then replayed (replay_logs()).
  */
 static int restore_tx_log(void *arg, const struct state_tx_log *l)
 {
 	struct restorer *r = arg;
 	struct connection *conn = find_conn(r, l->conn_id)->conn;
 	struct transaction *tx = find_transaction(r, l->conn_id, l->tx_id);
-	struct logged_request logged = {
-		.type = l->type, .len = l->payload_len,
-		.payload = (char *)l->payload,
-	};
-	uint32_t reply_len;
-	uint64_t digest;
+	struct pending_log *p;
 
 	if (!tx)
 		return fail(r, EINVAL, "a log entry of an unknown transaction");
@@ -226,12 +226,51 @@ static int restore_tx_log(void *arg, const struct state_tx_log *l)
 	if (!is_logged_type(l->type) || l->payload_len > XENSTORE_PAYLOAD_MAX)
 		return fail(r, EINVAL, "a transaction log entry names a "
 			    "request transactions do not log");
-	/* Its own answer now does not matter; the logged one does. */
-	dispatch_replay(conn, tx->view, &logged, &reply_len, &digest);
-	if (!transaction_log_answer(tx, l->type, l->payload, l->payload_len,
-				    l->result, l->reply_len, l->reply_digest))
-		return fail(r, ENOMEM, "out of memory restoring a "
-			    "transaction");
+	p = talloc_zero(r->ctx, struct pending_log);
+	if (!p)
+		return fail(r, ENOMEM, "out of memory restoring a transaction");
+	p->conn = conn;
+	p->tx = tx;
+	p->log = *l;
+	p->log.payload = talloc_memdup(p, l->payload, l->payload_len + 1);
+	if (!p->log.payload)
+		return fail(r, ENOMEM, "out of memory restoring a transaction");
+	*r->logs_tail = p;
+	r->logs_tail = &p->next;
+	return 0;
+}
+
+/*
+ * Each logged request is replayed on its transaction's view, which makes
+ * the view hold the transaction's writes again, and logged with the
+ * answer it had, which the commit must reproduce.  What the view now
+ * reads for the first time is the store as it is; if that differs from
+ * what the transaction saw, its commit replays and fails with EAGAIN, as
+ * it would have in the old daemon.
+ */
+static int replay_logs(struct restorer *r)
+{
+	struct pending_log *p;
+
+	for (p = r->logs; p; p = p->next) {
+		struct logged_request logged = {
+			.type = p->log.type, .len = p->log.payload_len,
+			.payload = (char *)p->log.payload,
+		};
+		uint32_t reply_len;
+		uint64_t digest;
+
+		/* Its own answer now does not matter; the logged one does. */
+		dispatch_replay(p->conn, p->tx->view, &logged, &reply_len,
+				&digest);
+		if (!transaction_log_answer(p->tx, p->log.type,
+					    p->log.payload,
+					    p->log.payload_len, p->log.result,
+					    p->log.reply_len,
+					    p->log.reply_digest))
+			return fail(r, ENOMEM, "out of memory restoring a "
+				    "transaction");
+	}
 	return 0;
 }
 
@@ -377,6 +416,7 @@ int server_restore_state(struct server *server, const void *stream,
 	struct connection *conn, *next;
 	int err;
 
+	r.logs_tail = &r.logs;
 	r.ctx = talloc_new(server);
 	if (!r.ctx) {
 		*why = "out of memory";
@@ -385,6 +425,8 @@ int server_restore_state(struct server *server, const void *stream,
 	err = state_read(r.ctx, stream, len, &visitor, &r, &read_why);
 	if (!err)
 		err = flush_view(&r);
+	if (!err)
+		err = replay_logs(&r);
 	HASH_CLEAR(hh, r.conns);
 	if (err) {
 		*why = r.why ? r.why : read_why;
