@@ -115,7 +115,7 @@ static void usage(FILE *out)
 "  -p, --priv-domid DOMID      give DOMID dom0's privileges\n"
 "  -R, --no-recovery           accepted for compatibility; no effect\n"
 "  -U, --live-update           take over from the daemon that exec'd this one:\n"
-"                              state in $XENSTORED_ROOTDIR/state_dump\n"
+"                              state in $XENSTORED_RUNDIR/state_dump\n"
 "      --check-state FILE      check that FILE's state restores, and exit\n"
 "      --no-socket             serve no Unix socket (guests' rings only)\n"
 "      --sim DIR               testing aid: serve simulated guests whose rings\n"
@@ -484,7 +484,7 @@ static bool read_live_update_state(struct daemon_state *state,
 						 &lu->len) : NULL;
 	if (!lu->stream) {
 		xs_log(LEVEL_ERROR, "live update: no state in %s: %s",
-		       lu->file ? lu->file : "$XENSTORED_ROOTDIR/state_dump",
+		       lu->file ? lu->file : "$XENSTORED_RUNDIR/state_dump",
 		       strerror(errno));
 		return false;
 	}

@@ -2,8 +2,9 @@
  * The POSIX half of a live update: the state file, the check of the new
  * binary, and the exec.
  *
- * The state goes where Xen's C daemon puts it, $XENSTORED_ROOTDIR/
- * state_dump (default /var/lib/xenstored), and the new binary is started
+ * The state goes where Xen 4.17's C daemon puts it, $XENSTORED_RUNDIR/
+ * state_dump (default /var/run/xenstored: its xs_daemon_rootdir() is the
+ * run directory), and the new binary is started
  * as C starts it: its command line (live-update -c, else ours) with -U
  * added.  So the C daemon can live-update into this one, and back.
  *
@@ -27,7 +28,7 @@
 #include "daemon/log.h"
 #include "daemon/posix_live_update.h"
 
-#define DEFAULT_ROOTDIR "/var/lib/xenstored"
+#define DEFAULT_RUNDIR "/var/run/xenstored"
 #define STATE_FILE "state_dump"
 
 static int saved_argc;
@@ -41,11 +42,14 @@ void posix_live_update_init(int argc, char **argv)
 
 char *posix_state_file(void *ctx)
 {
-	const char *rootdir = getenv("XENSTORED_ROOTDIR");
+	const char *rundir = getenv("XENSTORED_RUNDIR");
 
-	if (!rootdir || !*rootdir)
-		rootdir = DEFAULT_ROOTDIR;
-	return talloc_asprintf(ctx, "%s/" STATE_FILE, rootdir);
+	if (!rundir || !*rundir)
+		rundir = DEFAULT_RUNDIR;
+	/* As C, which makes it at start: the socket may live elsewhere. */
+	if (mkdir(rundir, 0755) != 0 && errno != EEXIST)
+		return NULL;
+	return talloc_asprintf(ctx, "%s/" STATE_FILE, rundir);
 }
 
 /* Write all of @buf to a new @file (mode 0600); false with errno set. */

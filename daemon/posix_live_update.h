@@ -11,7 +11,8 @@
 /* The daemon's own arguments: the new binary's when -c gives none. */
 void posix_live_update_init(int argc, char **argv);
 
-/* $XENSTORED_ROOTDIR/state_dump, where Xen's C daemon keeps it too. */
+/* $XENSTORED_RUNDIR/state_dump, where Xen 4.17's C daemon keeps it too
+ * (the directory made if missing); NULL on failure. */
 char *posix_state_file(void *ctx);
 
 /* The whole of @file on @ctx; NULL with errno set. */

@@ -18,8 +18,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 ROOTDIR = tempfile.mkdtemp(prefix="xsd-lu-root.")
-# The state file goes to $XENSTORED_ROOTDIR/state_dump, as Xen's does.
-os.environ["XENSTORED_ROOTDIR"] = ROOTDIR
+# The state file goes to $XENSTORED_RUNDIR/state_dump, as Xen's does.
+os.environ["XENSTORED_RUNDIR"] = ROOTDIR
 import xsd  # noqa: E402
 from xsd import (XS_READ, XS_WRITE, XS_WATCH, XS_SET_PERMS,  # noqa: E402
                  XS_GET_PERMS, XS_DIRECTORY, XS_TRANSACTION_START,

@@ -19,7 +19,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 ROOTDIR = tempfile.mkdtemp(prefix="xsd-lu-root.")
-os.environ["XENSTORED_ROOTDIR"] = ROOTDIR
+os.environ["XENSTORED_RUNDIR"] = ROOTDIR
 import simguest  # noqa: E402
 import xsd  # noqa: E402
 from xsd import (XS_READ, XS_WRITE, XS_WATCH, XS_TRANSACTION_START,  # noqa: E402
