@@ -11,6 +11,8 @@ bench_init() {
 	bench_name=$1
 	workdir=$(mktemp -d "${TMPDIR:-/tmp}/xs-$1.XXXXXX")
 	ours_pid=
+	persist_pid=
+	persist_dir=
 	ref_sockets=()
 	# The daemons under test, in the order they run within a cell.
 	names=()
@@ -33,6 +35,12 @@ bench_cleanup() {
 		kill -TERM "$ours_pid"
 		wait "$ours_pid" || say "our daemon exited with status $?"
 	fi
+	if [ -n "$persist_pid" ] && kill -0 "$persist_pid" 2>/dev/null; then
+		kill -TERM "$persist_pid"
+		wait "$persist_pid" || say "our daemon (persist) exited with status $?"
+	fi
+	[ -n "$persist_dir" ] && [ "$persist_dir" != "$workdir" ] &&
+		rm -rf -- "$persist_dir"
 	if [ ${#ref_sockets[@]} -gt 0 ]; then
 		"$BASELINES/stop-xenstored.sh" "${ref_sockets[@]}" >/dev/null || true
 	fi
@@ -92,19 +100,38 @@ wait_answering() {
 	return 1
 }
 
+# start_ours_as NAME ARGS...: our daemon in $workdir/NAME, named NAME.
+start_ours_as() {
+	local name=$1 dir=$workdir/$1 pid
+	shift
+	mkdir -p "$dir"
+	XENSTORED_PATH=$dir/socket "$XENSTORED" -N --pid-file "$dir/pid" "$@" \
+		</dev/null >"$dir/log" 2>&1 &
+	pid=$!
+	case $name in
+	ours) ours_pid=$pid ;;
+	persist) persist_pid=$pid ;;
+	esac
+	wait_answering "$dir/socket" "$pid" ||
+		die "our daemon ($name) did not come up; its log: $(cat "$dir/log")"
+	names+=("$name"); sockets+=("$dir/socket"); pids+=("$pid")
+}
+
+# start_ours: ours in memory (the default), and with PERSIST=1 also ours
+# with --persist (the crash-survival file, on the tmpfs /dev/shm when there
+# is one, as /var/run is on a host) as "persist".
 start_ours() {
-	local dir=$workdir/ours
 	if [ ! -x "$XENSTORED" ]; then
 		say "our daemon $XENSTORED is not built: skipping it"
 		return
 	fi
-	mkdir -p "$dir"
-	XENSTORED_PATH=$dir/socket "$XENSTORED" -N --pid-file "$dir/pid" \
-		</dev/null >"$dir/log" 2>&1 &
-	ours_pid=$!
-	wait_answering "$dir/socket" "$ours_pid" ||
-		die "our daemon did not come up; its log: $(cat "$dir/log")"
-	names+=(ours); sockets+=("$dir/socket"); pids+=("$ours_pid")
+	start_ours_as ours
+	if [ "${PERSIST:-0}" = 1 ]; then
+		local state_dir=$workdir
+		[ -d /dev/shm ] && state_dir=$(mktemp -d /dev/shm/xsbench.XXXXXX)
+		persist_dir=$state_dir
+		start_ours_as persist "--persist=$state_dir/state"
+	fi
 }
 
 # start_reference NAME SCRIPT DAEMON_BINARY

@@ -19,6 +19,8 @@
 #   MICROBENCH  the xs-microbench binary (default: bench/xs-microbench of this
 #               tree, built here with ${CC:-cc} if missing or stale)
 #   RESULTS     also write every run's JSON line (with "daemon") to this file
+#   PERSIST     1: also measure ours with --persist (crash survival) as
+#               "persist", beside the in-memory default
 #   FLOOR       1 (default): also measure bench/floor-server, which answers
 #               "OK" and does nothing else, with the write mix: the kernel's
 #               share of a request, the floor under every daemon's CPU/req

@@ -17,6 +17,7 @@
 
 struct server;
 struct connection;
+struct journal_sink;
 
 struct conn_ops {
 	/* >0 bytes read, 0 nothing available now, -1 the peer is gone. */
@@ -115,6 +116,16 @@ struct server_hooks {
 
 struct server_config {
 	const char *database_file;	/* NULL: the store lives in memory */
+	/*
+	 * Crash survival (NULL: none): the store stays in memory, and every
+	 * change also goes to this sink (store/journal.h), a request at a
+	 * time, all or none.  @restore_data (@restore_len bytes) is what the
+	 * sink's file held at start: a daemon that died left it, and the
+	 * server takes it over instead of starting afresh.
+	 */
+	const struct journal_sink *journal;
+	const void *restore_data;
+	size_t restore_len;
 	struct quota_settings quota;
 	bool has_priv_domid;
 	uint32_t priv_domid;
@@ -213,6 +224,8 @@ int server_restore_state(struct server *server, const void *stream,
 
 /* The deferred live-update -s (hooks.live_update_soon). */
 void server_live_update_run(struct server *server);
+/* True if server_new() took over the state of a daemon that died. */
+bool server_restored(const struct server *server);
 
 /* Number of live connections (for logs and tests). */
 unsigned int server_connection_count(const struct server *server);

@@ -132,6 +132,8 @@ struct server {
 	bool reading;
 	/* The live-update session, if one is open (live_update.c). */
 	struct live_update *live_update;
+	/* The store was taken over from a daemon that died (persistent). */
+	bool restored;
 };
 
 /* One request being handled. */

@@ -20,6 +20,7 @@
 #include "daemon/log.h"
 #include "daemon/posix_live_update.h"
 #include "daemon/posix_log.h"
+#include "daemon/posix_journal.h"
 #include "io-unix/unix_socket.h"
 #include "io-xen/platform.h"
 #include "io-xen/ring_backend.h"
@@ -39,6 +40,7 @@ struct options {
 	const char *sim_dir;
 	bool live_update;		/* -U: take over from the old daemon */
 	const char *check_state;	/* --check-state FILE */
+	const char *persist_file;	/* --persist: crash survival */
 };
 
 struct daemon_state {
@@ -50,6 +52,9 @@ struct daemon_state {
 	struct ring_backend *rings;
 	const char *pid_file;
 	int pid_fd;		/* holds the pid file's lock while we run */
+	const char *persist_file;
+	struct posix_journal *journal;
+	bool clean_stop;
 	struct event *signals[3];
 	struct event *tick;
 	struct event *live_update;
@@ -59,7 +64,7 @@ struct daemon_state {
 /* For the core's hooks, which carry no argument. */
 static struct daemon_state *the_daemon;
 
-enum { OPT_NO_SOCKET = 256, OPT_SIM, OPT_CHECK_STATE };
+enum { OPT_NO_SOCKET = 256, OPT_SIM, OPT_CHECK_STATE, OPT_PERSIST };
 
 static const struct option long_options[] = {
 	{ "no-domain-init", no_argument, NULL, 'D' },
@@ -86,6 +91,7 @@ static const struct option long_options[] = {
 	{ "sim", required_argument, NULL, OPT_SIM },
 	{ "live-update", no_argument, NULL, 'U' },
 	{ "check-state", required_argument, NULL, OPT_CHECK_STATE },
+	{ "persist", optional_argument, NULL, OPT_PERSIST },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -117,6 +123,9 @@ static void usage(FILE *out)
 "  -U, --live-update           take over from the daemon that exec'd this one:\n"
 "                              state in $XENSTORED_RUNDIR/state_dump\n"
 "      --check-state FILE      check that FILE's state restores, and exit\n"
+"      --persist[=FILE]        survive a crash: keep the state in FILE (default\n"
+"                              $XENSTORED_RUNDIR/journal) as it changes, and\n"
+"                              take it over when started again after a kill\n"
 "      --no-socket             serve no Unix socket (guests' rings only)\n"
 "      --sim DIR               testing aid: serve simulated guests whose rings\n"
 "                              and event channels live in DIR (io-xen/SIM.md)\n"
@@ -184,6 +193,7 @@ static void parse_options(int argc, char **argv, struct options *opts,
 		case OPT_SIM: opts->sim_dir = arg; break;
 		case 'U': opts->live_update = true; break;
 		case OPT_CHECK_STATE: opts->check_state = arg; break;
+		case OPT_PERSIST: opts->persist_file = arg ? arg : ""; break;
 		case 'Q':
 			if (!quota_set_assignment(&config->quota, arg, false))
 				bad_option("--quota");
@@ -227,15 +237,43 @@ static void parse_options(int argc, char **argv, struct options *opts,
 	}
 }
 
+static const char *rundir(void)
+{
+	const char *dir = getenv("XENSTORED_RUNDIR");
+
+	return dir && *dir ? dir : DEFAULT_RUNDIR;
+}
+
+/* --persist's file: the run directory lives as long as the host's boot,
+ * like the domains whose state it keeps. */
+static const char *persist_path(void *ctx, const char *file)
+{
+	if (*file && file[0] != '/') {
+		/* daemon() moves to "/": the file must not move with it. */
+		char *cwd = getcwd(NULL, 0);
+		const char *abs = cwd ? talloc_asprintf(ctx, "%s/%s", cwd, file)
+				      : NULL;
+
+		free(cwd);
+		return abs;
+	}
+	if (*file)
+		return file;
+	if (mkdir(rundir(), 0755) != 0 && errno != EEXIST) {
+		xs_log(LEVEL_ERROR, "cannot create %s: %s", rundir(),
+		       strerror(errno));
+		return NULL;
+	}
+	return talloc_asprintf(ctx, "%s/journal", rundir());
+}
+
 static const char *socket_path(void *ctx)
 {
 	const char *path = getenv("XENSTORED_PATH");
-	const char *rundir = getenv("XENSTORED_RUNDIR");
 
 	if (path && *path)
 		return path;
-	return talloc_asprintf(ctx, "%s/socket",
-			       rundir && *rundir ? rundir : DEFAULT_RUNDIR);
+	return talloc_asprintf(ctx, "%s/socket", rundir());
 }
 
 static const char *database_path(void *ctx)
@@ -309,6 +347,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	struct daemon_state *state = arg;
 
 	xs_log(LEVEL_INFO, "stopping on signal %d", (int)sig);
+	state->clean_stop = true;
 	event_base_loopbreak(state->base);
 }
 
@@ -418,6 +457,10 @@ static struct event *add_signal(struct daemon_state *state, int sig,
 
 static void shut_down(struct daemon_state *state)
 {
+	/* Stopped on purpose: the next start is a fresh one, so the state
+	 * goes before the connections' ends would be written into it. */
+	if (state->journal && state->clean_stop)
+		posix_journal_remove(state->journal);
 	/* Connections first (they release their backend's fds and rings),
 	 * then the backends: the ring backend, the platform under it, and
 	 * the listener (which removes the socket file). */
@@ -649,7 +692,24 @@ int main(int argc, char **argv)
 	the_daemon = &state;
 	if (opts.live_update && !read_live_update_state(&state, &lu))
 		return release_all(&state, 1);
-	if (!opts.internal_db) {
+	if (opts.persist_file) {
+		const char *file = persist_path(state.root, opts.persist_file);
+
+		state.journal = file ? posix_journal_open(state.root, file)
+				     : NULL;
+		if (!state.journal)
+			return release_all(&state, 1);
+		state.persist_file = file;
+		config.journal = posix_journal_sink(state.journal);
+		config.restore_data = posix_journal_old(state.journal,
+							&config.restore_len);
+		/* A live update's stream is the whole state: what the
+		 * journal held is older, and is written afresh. */
+		if (opts.live_update) {
+			config.restore_data = NULL;
+			config.restore_len = 0;
+		}
+	} else if (!opts.internal_db) {
 		config.database_file = database_path(state.root);
 		if (!config.database_file)
 			return release_all(&state, 1);
@@ -684,6 +744,15 @@ int main(int argc, char **argv)
 		       strerror(errno));
 		return release_all(&state, 1);
 	}
+
+	if (state.journal)
+		posix_journal_forget_old(state.journal);
+	if (server_restored(state.server))
+		xs_log(LEVEL_INFO, "took over the state that a daemon which died "
+		       "left in %s", state.persist_file);
+	else if (state.persist_file)
+		xs_log(LEVEL_INFO, "keeping the state in %s as it changes",
+		       state.persist_file);
 
 	if (!start_rings(&state, &opts, &lu)) {
 		return release_all(&state, 1);

@@ -45,6 +45,42 @@ static int create_initial_tree(struct server *server)
 	return err;
 }
 
+/* A restored store's nodes, charged to their owners as when written. */
+static int account_restored_node(const char *path, const struct node *node,
+				 void *arg)
+{
+	struct server *server = arg;
+	uint32_t owner = node && node->perms.count ?
+			 node->perms.entries[0].domid : VIEW_NO_OWNER;
+
+	(void)path;
+	if (!node)
+		return EIO;
+	if (owner != VIEW_NO_OWNER && !domain_get(server, owner))
+		return ENOMEM;
+	domain_account_owner(server, VIEW_NO_OWNER, 0, owner,
+			     node_record_size(node));
+	return 0;
+}
+
+static struct store *open_store(struct server *server,
+				const struct server_config *config)
+{
+	size_t replayed;
+	struct store *store;
+
+	if (!config->journal)
+		return store_open(server, config->database_file);
+	store = store_open_journaled(server, config->journal,
+				     config->restore_data, config->restore_len,
+				     &server->restored, &replayed);
+	if (store && replayed < config->restore_len)
+		xs_log(LEVEL_WARNING, "the state file's last %zu bytes were "
+		       "cut short by the kill (or damaged): ignored",
+		       config->restore_len - replayed);
+	return store;
+}
+
 static int server_destructor(struct server *server)
 {
 	/* Connections first: their destructors use the registries. */
@@ -76,18 +112,25 @@ struct server *server_new(void *ctx, const struct server_config *config)
 		errno = ENOMEM;
 		return NULL;
 	}
-	server->store = store_open(server, config->database_file);
+	server->store = open_store(server, config);
 	if (!server->store) {
 		err = errno;
-		xs_log(LEVEL_ERROR, "cannot open the node database%s%s: %s",
+		xs_log(LEVEL_ERROR, "cannot open the node database%s%s: %s%s",
 		       config->database_file ? " " : "",
 		       config->database_file ? config->database_file : "",
-		       strerror(err));
+		       strerror(err), err == EIO ? " (not a store?)" : "");
 		talloc_free(server);
 		errno = err;
 		return NULL;
 	}
-	err = create_initial_tree(server);
+	if (server->restored) {
+		err = store_traverse(server->store, account_restored_node,
+				     server);
+	} else {
+		store_batch_begin(server->store);
+		err = create_initial_tree(server);
+		store_batch_end(server->store);
+	}
 	if (err) {
 		talloc_free(server);
 		errno = err;
@@ -102,4 +145,9 @@ struct server *server_new(void *ctx, const struct server_config *config)
 		return NULL;
 	}
 	return server;
+}
+
+bool server_restored(const struct server *server)
+{
+	return server->restored;
 }

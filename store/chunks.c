@@ -3,6 +3,7 @@
 #include <talloc.h>
 
 #include "store/chunks.h"
+#include "store/journal.h"
 
 static TDB_DATA chunk_key(void *ctx, const char *path, uint32_t id)
 {
@@ -354,7 +355,8 @@ static bool edit_append(struct chunk_edit *edit, const char *name,
 
 static const unsigned char chunk_zeros[CHUNK_RECORD_SIZE];
 
-static int write_chunk(struct tdb_context *tdb, const struct chunk_edit *edit)
+static int write_chunk(struct tdb_context *tdb, struct journal *journal,
+		       const struct chunk_edit *edit)
 {
 	TDB_DATA parts[3];
 	uint32_t len = edit->len;
@@ -364,17 +366,17 @@ static int write_chunk(struct tdb_context *tdb, const struct chunk_edit *edit)
 			       len };
 	parts[2] = (TDB_DATA){ (unsigned char *)chunk_zeros,
 			       len < CHUNK_MAX ? CHUNK_MAX - len : 0 };
-	return tdb_storev(tdb, edit->key, parts, 3, TDB_REPLACE) == 0 ? 0
-								     : ENOMEM;
+	return journal_storev(journal, tdb, edit->key, parts, 3) == 0 ? 0
+								       : ENOMEM;
 }
 
-static void delete_chunk(struct tdb_context *tdb, const char *path,
-			 uint32_t id)
+static void delete_chunk(struct tdb_context *tdb, struct journal *journal,
+			 const char *path, uint32_t id)
 {
 	TDB_DATA key = chunk_key(NULL, path, id);
 
 	if (key.dptr)
-		tdb_delete(tdb, key);
+		journal_delete(journal, tdb, key);
 	talloc_free(key.dptr);
 }
 
@@ -430,12 +432,13 @@ static int write_edits(struct node_chunks *chunks, struct chunk_edit **edits,
 		int err;
 
 		if (edits[i]->len) {
-			err = write_chunk(chunks->tdb, edits[i]);
+			err = write_chunk(chunks->tdb, chunks->journal,
+					  edits[i]);
 			if (err)
 				return err;
 			continue;
 		}
-		tdb_delete(chunks->tdb, edits[i]->key);
+		journal_delete(chunks->journal, chunks->tdb, edits[i]->key);
 		for (j = kept = 0; j < *count; j++)
 			if (ids[j] != edits[i]->id)
 				ids[kept++] = ids[j];
@@ -495,12 +498,14 @@ out:
 	return err;
 }
 
-int chunks_write_all(struct tdb_context *tdb, const char *path,
-		     const char *names, uint32_t len, void *ctx,
-		     uint32_t *next_id, uint32_t **ids, uint32_t *count)
+int chunks_write_all(struct tdb_context *tdb, struct journal *journal,
+		     const char *path, const char *names, uint32_t len,
+		     void *ctx, uint32_t *next_id, uint32_t **ids,
+		     uint32_t *count)
 {
 	struct node_chunks writer = {
 		.tdb = tdb,
+		.journal = journal,
 		.path = (char *)path,
 		.next_id = *next_id,
 	};
@@ -526,11 +531,11 @@ int chunks_write_all(struct tdb_context *tdb, const char *path,
 	return err;
 }
 
-void chunks_delete(struct tdb_context *tdb, const char *path,
-		   const uint32_t *ids, uint32_t count)
+void chunks_delete(struct tdb_context *tdb, struct journal *journal,
+		   const char *path, const uint32_t *ids, uint32_t count)
 {
 	uint32_t i;
 
 	for (i = 0; i < count; i++)
-		delete_chunk(tdb, path, ids[i]);
+		delete_chunk(tdb, journal, path, ids[i]);
 }

@@ -33,6 +33,8 @@
 
 #include "store/node.h"
 
+struct journal;
+
 #define CHUNK_MAX 2048
 #define CHUNK_RECORD_SIZE (4 + CHUNK_MAX)
 /* Chunked when a full write has more bytes of names than this ... */
@@ -47,6 +49,7 @@ struct chunk_removal {
 
 struct node_chunks {
 	struct tdb_context *tdb;	/* where the chunks are */
+	struct journal *journal;	/* where their changes are noted */
 	char *path;			/* the directory they belong to */
 	uint32_t next_id;		/* ids are never reused in a directory */
 	uint32_t count;
@@ -88,12 +91,14 @@ int chunks_write_changes(struct node_chunks *chunks);
  * *@next_id on; their ids in *@ids (on @ctx), their number in *@count.
  * 0 or an errno value.
  */
-int chunks_write_all(struct tdb_context *tdb, const char *path,
+int chunks_write_all(struct tdb_context *tdb, struct journal *journal,
+		     const char *path,
 		     const char *names, uint32_t len, void *ctx,
 		     uint32_t *next_id, uint32_t **ids, uint32_t *count);
 
 /* Remove chunks of @path. */
-void chunks_delete(struct tdb_context *tdb, const char *path,
+void chunks_delete(struct tdb_context *tdb, struct journal *journal,
+		   const char *path,
 		   const uint32_t *ids, uint32_t count);
 
 /* True if @key is a chunk record's, not a node's. */

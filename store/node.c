@@ -322,3 +322,15 @@ bool node_record_is_chunked(const void *record, size_t len)
 	memcpy(&hdr, record, sizeof(hdr));
 	return hdr.padding & NODE_RECORD_CHUNKED;
 }
+
+bool node_record_generation(const void *record, size_t len,
+			    uint64_t *generation)
+{
+	struct node_record_header hdr;
+
+	if (len < sizeof(hdr))
+		return false;
+	memcpy(&hdr, record, sizeof(hdr));
+	*generation = hdr.generation;
+	return true;
+}

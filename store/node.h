@@ -105,5 +105,8 @@ void node_encode_header(const struct node *node, void *header,
 struct node *node_decode(void *ctx, const void *record, size_t len);
 /* True if the record keeps its children in chunks (from its header). */
 bool node_record_is_chunked(const void *record, size_t len);
+/* The generation in a record's header; false if it is too short. */
+bool node_record_generation(const void *record, size_t len,
+			    uint64_t *generation);
 
 #endif

@@ -6,6 +6,7 @@
 #include <tdb.h>
 
 #include "store/chunks.h"
+#include "store/journal.h"
 #include "store/store.h"
 
 /*
@@ -18,6 +19,8 @@ struct store {
 	struct tdb_context *tdb;
 	uint64_t generation;
 	unsigned long nodes;
+	/* Crash survival: every change noted, a batch at a time. */
+	struct journal *journal;
 };
 
 static int store_destroy(struct store *store)
@@ -27,7 +30,7 @@ static int store_destroy(struct store *store)
 	return 0;
 }
 
-struct store *store_open(void *ctx, const char *file)
+static struct store *open_tdb(void *ctx, const char *file, int open_flags)
 {
 	struct store *store = talloc_zero(ctx, struct store);
 	int tdb_flags = TDB_NOLOCK | TDB_NOSYNC | TDB_INCOMPATIBLE_HASH;
@@ -39,8 +42,7 @@ struct store *store_open(void *ctx, const char *file)
 	if (!file)
 		tdb_flags |= TDB_INTERNAL;
 	store->tdb = tdb_open(file ? file : "xenstored-internal",
-			      STORE_HASH_SIZE, tdb_flags,
-			      O_RDWR | O_CREAT | O_TRUNC, 0600);
+			      STORE_HASH_SIZE, tdb_flags, open_flags, 0600);
 	if (!store->tdb) {
 		int saved = errno ? errno : EIO;
 
@@ -50,6 +52,70 @@ struct store *store_open(void *ctx, const char *file)
 	}
 	talloc_set_destructor(store, store_destroy);
 	return store;
+}
+
+struct store *store_open(void *ctx, const char *file)
+{
+	return open_tdb(ctx, file, O_RDWR | O_CREAT | O_TRUNC);
+}
+
+/* Node records only: chunks (a NUL in the key) and side records ('#'). */
+static bool is_node_key(TDB_DATA key)
+{
+	return key.dsize && key.dptr[0] == '/' && !chunks_is_chunk_key(key);
+}
+
+/* What a reopened file holds: its node count and newest generation. */
+static int count_record(struct tdb_context *tdb, TDB_DATA key, TDB_DATA data,
+			void *private_data)
+{
+	struct store *store = private_data;
+	uint64_t generation;
+
+	(void)tdb;
+	if (!is_node_key(key))
+		return 0;
+	store->nodes++;
+	if (node_record_generation(data.dptr, data.dsize, &generation) &&
+	    generation > store->generation)
+		store->generation = generation;
+	return 0;
+}
+
+struct store *store_open_journaled(void *ctx, const struct journal_sink *sink,
+				  const void *old, size_t old_len,
+				  bool *restored, size_t *replayed)
+{
+	struct store *store = open_tdb(ctx, NULL, O_RDWR | O_CREAT);
+
+	if (!store)
+		return NULL;
+	*replayed = old_len ? journal_replay(store->tdb, old, old_len) : 0;
+	if (tdb_traverse_read(store->tdb, count_record, store) < 0) {
+		talloc_free(store);
+		errno = EIO;
+		return NULL;
+	}
+	*restored = store->nodes != 0;
+	store->journal = journal_new(store, sink);
+	/* The file afresh: exactly what was taken over, any batch the kill
+	 * cut short gone. */
+	if (!store->journal || !journal_rewrite(store->journal, store->tdb)) {
+		talloc_free(store);
+		errno = store->journal ? EIO : ENOMEM;
+		return NULL;
+	}
+	return store;
+}
+
+void store_batch_begin(struct store *store)
+{
+	journal_begin(store->journal);
+}
+
+void store_batch_end(struct store *store)
+{
+	journal_end(store->journal, store->tdb);
 }
 
 static TDB_DATA path_key(const char *path)
@@ -85,6 +151,7 @@ static bool attach_chunks(struct store *store, struct node *node,
 	if (!node->chunks)
 		return true;
 	node->chunks->tdb = store->tdb;
+	node->chunks->journal = store->journal;
 	node->chunks->path = talloc_strdup(node->chunks, path);
 	if (!node->chunks->path)
 		errno = ENOMEM;
@@ -213,15 +280,17 @@ static int put_inline(struct store *store, const char *path,
 	int ret = 0;
 
 	if (count)
-		return tdb_storev(store->tdb, path_key(path), parts, count,
-				  TDB_REPLACE) == 0 ? 0 : ENOMEM;
+		return journal_storev(store->journal, store->tdb,
+				      path_key(path), parts, count) == 0 ?
+		       0 : ENOMEM;
 	/* Padding past STORE_MAX_PARTS * 8 KiB: a record of 4 MiB and more,
 	 * written from one buffer. */
 	data = (TDB_DATA){ malloc(stored), stored };
 	if (!data.dptr)
 		return ENOMEM;
 	node_encode(node, data.dptr, (uint32_t)(stored - size));
-	if (tdb_store(store->tdb, path_key(path), data, TDB_REPLACE) != 0)
+	if (journal_storev(store->journal, store->tdb, path_key(path), &data,
+			   1) != 0)
 		ret = ENOMEM;
 	free(data.dptr);
 	return ret;
@@ -253,8 +322,8 @@ static int put_chunked(struct store *store, const char *path,
 			 (TDB_DATA){ (unsigned char *)list, list_size }, parts);
 	/* A chunked node's value is small enough for parts (node size
 	 * quotas); one that is not is written inline, whatever its list. */
-	ret = n && tdb_storev(store->tdb, path_key(path), parts, n,
-			      TDB_REPLACE) == 0 ? 0 : ENOMEM;
+	ret = n && journal_storev(store->journal, store->tdb, path_key(path),
+				  parts, n) == 0 ? 0 : ENOMEM;
 	if (list != on_stack)
 		free(list);
 	return ret;
@@ -328,14 +397,14 @@ static int put_all_chunked(struct store *store, const char *path,
 {
 	uint32_t next_id = layout->chunked ? layout->next_id : 0;
 	uint32_t *ids = NULL, count = 0;
-	int err = chunks_write_all(store->tdb, path, node->children,
+	int err = chunks_write_all(store->tdb, store->journal, path, node->children,
 				   node->children_len, NULL, &next_id, &ids,
 				   &count);
 
 	if (!err)
 		err = put_chunked(store, path, node, next_id, ids, count);
 	if (err) {
-		chunks_delete(store->tdb, path, ids, count);
+		chunks_delete(store->tdb, store->journal, path, ids, count);
 		talloc_free(ids);
 		return err;
 	}
@@ -387,7 +456,7 @@ int store_put(struct store *store, const char *path, const struct node *node)
 		}
 	}
 	if (!err && layout.chunked && !old_chunks_stay)
-		chunks_delete(store->tdb, path, layout.ids, layout.count);
+		chunks_delete(store->tdb, store->journal, path, layout.ids, layout.count);
 	talloc_free(layout.ids);
 	if (!err && !layout.exists)
 		store->nodes++;
@@ -399,12 +468,12 @@ int store_delete(struct store *store, const char *path)
 	struct stored_layout layout;
 
 	read_layout(store, path, &layout);
-	if (tdb_delete(store->tdb, path_key(path)) != 0) {
+	if (journal_delete(store->journal, store->tdb, path_key(path)) != 0) {
 		talloc_free(layout.ids);
 		return ENOENT;
 	}
 	if (layout.chunked)
-		chunks_delete(store->tdb, path, layout.ids, layout.count);
+		chunks_delete(store->tdb, store->journal, path, layout.ids, layout.count);
 	talloc_free(layout.ids);
 	store->nodes--;
 	return 0;
@@ -440,8 +509,8 @@ static int traverse_record(struct tdb_context *tdb, TDB_DATA key,
 	char *path;
 	struct node *node;
 
-	if (chunks_is_chunk_key(key))
-		return 0;	/* read with its directory's node */
+	if (!is_node_key(key))
+		return 0;	/* chunks: read with their directory's node */
 	tmp = talloc_new(NULL);
 	path = tmp ? talloc_strndup(tmp, (const char *)key.dptr, key.dsize)
 		   : NULL;

@@ -20,6 +20,28 @@ struct store;
 struct store *store_open(void *ctx, const char *file);
 
 /*
+ * A store for crash survival: in memory like store_open(NULL), with every
+ * change also handed to @sink (store/journal.h), a batch at a time.  @old
+ * (@old_len bytes) is the file a daemon that died left: its batches are
+ * replayed first (*@replayed: the bytes of the complete ones), *@restored
+ * tells whether that gave any node, and the sink's file is then written
+ * afresh with what was taken over.  NULL with errno set on failure.
+ */
+struct journal_sink;
+struct store *store_open_journaled(void *ctx, const struct journal_sink *sink,
+				  const void *old, size_t old_len,
+				  bool *restored, size_t *replayed);
+
+/*
+ * The changes between begin and end (one request's) survive a kill all
+ * or none (nested calls join the outer batch; without a journal both do
+ * nothing).
+ */
+void store_batch_begin(struct store *store);
+void store_batch_end(struct store *store);
+
+
+/*
  * The node at @path, allocated on @ctx, or NULL with errno ENOENT, ENOMEM,
  * or EIO (the record does not decode).
  */

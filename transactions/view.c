@@ -386,6 +386,7 @@ int view_apply(struct view *view, view_owner_fn owner_fn, void *arg)
 	struct view_entry *entry;
 	int err = 0;
 
+	store_batch_begin(view->store);
 	for (entry = view->list; entry; entry = entry->next) {
 		uint32_t old_owner, new_owner;
 		size_t old_size, new_size;
@@ -404,9 +405,11 @@ int view_apply(struct view *view, view_owner_fn owner_fn, void *arg)
 			err = store_delete(view->store, entry->path);
 		}
 		if (err)
-			return err;
+			break;
 		if (owner_fn && (entry->base_existed || entry->cur))
 			owner_fn(arg, old_owner, old_size, new_owner, new_size);
 	}
-	return 0;
+	/* What was applied before an error stays, in the journal too. */
+	store_batch_end(view->store);
+	return err;
 }
