@@ -191,6 +191,7 @@ static int control_memreport(struct request *req, int argc, const char **argv)
 	struct server *server = req->conn->server;
 	const struct server_hooks *hooks = &server->config.hooks;
 	struct report report = { .max = XENSTORE_PAYLOAD_MAX - 64 };
+	long free_records;
 
 	if (argc > 1)
 		return EINVAL;
@@ -205,11 +206,17 @@ static int control_memreport(struct request *req, int argc, const char **argv)
 	if (!report.text)
 		return ENOMEM;
 	/* The node database first: its records are not talloc's. */
-	report.len = (size_t)snprintf(report.text, report.max,
-				      "store: %lu nodes, %ld records on TDB's "
-				      "free list\n",
-				      store_node_count(server->store),
-				      store_free_records(server->store));
+	free_records = store_free_records(server->store);
+	if (free_records < 0)
+		report.len = (size_t)snprintf(report.text, report.max,
+					      "store: %lu nodes, in memory\n",
+					      store_node_count(server->store));
+	else
+		report.len = (size_t)snprintf(report.text, report.max,
+					      "store: %lu nodes, %ld records on "
+					      "TDB's free list\n",
+					      store_node_count(server->store),
+					      free_records);
 	talloc_report_depth_cb(server, 0, 2, report_line, &report);
 	if (report.truncated)
 		strcat(report.text, "(truncated: memreport FILE has it all)\n");

@@ -23,7 +23,7 @@ bool chunks_is_chunk_key(TDB_DATA key)
 	return memchr(key.dptr, '\0', key.dsize) != NULL;
 }
 
-/* A chunk's names, as a callback of tdb_parse_record sees them. */
+/* A chunk's names, as a callback of kv_parse sees them. */
 struct chunk_read {
 	const char *names;
 	uint32_t len;
@@ -105,7 +105,7 @@ bool chunks_load(struct node *node)
 	uint32_t i;
 	int err = ENOMEM;
 
-	if (!chunks->tdb) {
+	if (!chunks->kv) {
 		errno = EINVAL;		/* decoded, but not from a store */
 		return false;
 	}
@@ -127,7 +127,7 @@ bool chunks_load(struct node *node)
 		req.valid = false;
 		if (!key.dptr)
 			goto fail;
-		if (tdb_parse_record(chunks->tdb, key, append_chunk, &req) != 0 ||
+		if (kv_parse(chunks->kv, key, append_chunk, &req) != 0 ||
 		    !req.valid) {
 			err = req.nomem ? ENOMEM : EIO;
 			goto fail;
@@ -216,7 +216,7 @@ static int find_chunk(const struct node_chunks *chunks, const char *name,
 
 		req.valid = false;
 		if (!key.dptr ||
-		    tdb_parse_record(chunks->tdb, key, find_in_chunk, &req) != 0 ||
+		    kv_parse(chunks->kv, key, find_in_chunk, &req) != 0 ||
 		    !req.valid) {
 			result = -1;
 			break;
@@ -239,7 +239,7 @@ enum chunk_removal_result chunks_note_removal(struct node_chunks *chunks,
 	unsigned int i;
 	long at;
 
-	if (!chunks->tdb)
+	if (!chunks->kv)
 		return CHUNK_REMOVAL_FAILED;
 	/* The list is the chunks' names, then those added: the first child
 	 * of that name is in a chunk if any chunk has it. */
@@ -325,7 +325,7 @@ static struct chunk_edit *edit_of(void *ctx, struct chunk_edit ***edits,
 	edit->key = chunk_key(edit, chunks->path, id);
 	if (!edit->key.dptr)
 		return NULL;
-	if (read && tdb_parse_record(chunks->tdb, edit->key, read_into_edit,
+	if (read && kv_parse(chunks->kv, edit->key, read_into_edit,
 				     edit) != 1)
 		return NULL;
 	grown[(*count)++] = edit;
@@ -355,7 +355,7 @@ static bool edit_append(struct chunk_edit *edit, const char *name,
 
 static const unsigned char chunk_zeros[CHUNK_RECORD_SIZE];
 
-static int write_chunk(struct tdb_context *tdb, struct journal *journal,
+static int write_chunk(struct kv *kv, struct journal *journal,
 		       const struct chunk_edit *edit)
 {
 	TDB_DATA parts[3];
@@ -366,17 +366,17 @@ static int write_chunk(struct tdb_context *tdb, struct journal *journal,
 			       len };
 	parts[2] = (TDB_DATA){ (unsigned char *)chunk_zeros,
 			       len < CHUNK_MAX ? CHUNK_MAX - len : 0 };
-	return journal_storev(journal, tdb, edit->key, parts, 3) == 0 ? 0
+	return journal_storev(journal, kv, edit->key, parts, 3) == 0 ? 0
 								       : ENOMEM;
 }
 
-static void delete_chunk(struct tdb_context *tdb, struct journal *journal,
+static void delete_chunk(struct kv *kv, struct journal *journal,
 			 const char *path, uint32_t id)
 {
 	TDB_DATA key = chunk_key(NULL, path, id);
 
 	if (key.dptr)
-		journal_delete(journal, tdb, key);
+		journal_delete(journal, kv, key);
 	talloc_free(key.dptr);
 }
 
@@ -432,13 +432,13 @@ static int write_edits(struct node_chunks *chunks, struct chunk_edit **edits,
 		int err;
 
 		if (edits[i]->len) {
-			err = write_chunk(chunks->tdb, chunks->journal,
+			err = write_chunk(chunks->kv, chunks->journal,
 					  edits[i]);
 			if (err)
 				return err;
 			continue;
 		}
-		journal_delete(chunks->journal, chunks->tdb, edits[i]->key);
+		journal_delete(chunks->journal, chunks->kv, edits[i]->key);
 		for (j = kept = 0; j < *count; j++)
 			if (ids[j] != edits[i]->id)
 				ids[kept++] = ids[j];
@@ -498,13 +498,13 @@ out:
 	return err;
 }
 
-int chunks_write_all(struct tdb_context *tdb, struct journal *journal,
+int chunks_write_all(struct kv *kv, struct journal *journal,
 		     const char *path, const char *names, uint32_t len,
 		     void *ctx, uint32_t *next_id, uint32_t **ids,
 		     uint32_t *count)
 {
 	struct node_chunks writer = {
-		.tdb = tdb,
+		.kv = kv,
 		.journal = journal,
 		.path = (char *)path,
 		.next_id = *next_id,
@@ -531,11 +531,11 @@ int chunks_write_all(struct tdb_context *tdb, struct journal *journal,
 	return err;
 }
 
-void chunks_delete(struct tdb_context *tdb, struct journal *journal,
+void chunks_delete(struct kv *kv, struct journal *journal,
 		   const char *path, const uint32_t *ids, uint32_t count)
 {
 	uint32_t i;
 
 	for (i = 0; i < count; i++)
-		delete_chunk(tdb, journal, path, ids[i]);
+		delete_chunk(kv, journal, path, ids[i]);
 }

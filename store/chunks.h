@@ -29,7 +29,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <tdb.h>
+#include "store/kv.h"
 
 #include "store/node.h"
 
@@ -48,7 +48,7 @@ struct chunk_removal {
 };
 
 struct node_chunks {
-	struct tdb_context *tdb;	/* where the chunks are */
+	struct kv *kv;			/* where the chunks are */
 	struct journal *journal;	/* where their changes are noted */
 	char *path;			/* the directory they belong to */
 	uint32_t next_id;		/* ids are never reused in a directory */
@@ -91,13 +91,13 @@ int chunks_write_changes(struct node_chunks *chunks);
  * *@next_id on; their ids in *@ids (on @ctx), their number in *@count.
  * 0 or an errno value.
  */
-int chunks_write_all(struct tdb_context *tdb, struct journal *journal,
+int chunks_write_all(struct kv *kv, struct journal *journal,
 		     const char *path,
 		     const char *names, uint32_t len, void *ctx,
 		     uint32_t *next_id, uint32_t **ids, uint32_t *count);
 
 /* Remove chunks of @path. */
-void chunks_delete(struct tdb_context *tdb, struct journal *journal,
+void chunks_delete(struct kv *kv, struct journal *journal,
 		   const char *path,
 		   const uint32_t *ids, uint32_t count);
 

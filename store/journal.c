@@ -139,7 +139,7 @@ void journal_begin(struct journal *journal)
 		journal->depth++;
 }
 
-void journal_end(struct journal *journal, struct tdb_context *tdb)
+void journal_end(struct journal *journal, struct kv *kv)
 {
 	if (!journal || --journal->depth || journal->broken)
 		return;
@@ -154,42 +154,40 @@ void journal_end(struct journal *journal, struct tdb_context *tdb)
 	}
 	if (journal->bytes_since_rewrite >
 	    2 * journal->rewrite_bytes + REWRITE_SLACK_BYTES &&
-	    !journal_rewrite(journal, tdb))
+	    !journal_rewrite(journal, kv))
 		abandon(journal, "cannot write the state file afresh");
 }
 
-int journal_storev(struct journal *journal, struct tdb_context *tdb,
+int journal_storev(struct journal *journal, struct kv *kv,
 		   TDB_DATA key, const TDB_DATA *parts, int count)
 {
-	int ret = tdb_storev(tdb, key, parts, count, TDB_REPLACE);
+	int ret = kv_storev(kv, key, parts, count);
 
 	if (journal && ret == 0) {
 		journal_begin(journal);
 		note(journal, key, parts, count);
-		journal_end(journal, tdb);
+		journal_end(journal, kv);
 	}
 	return ret;
 }
 
-int journal_delete(struct journal *journal, struct tdb_context *tdb,
+int journal_delete(struct journal *journal, struct kv *kv,
 		   TDB_DATA key)
 {
-	int ret = tdb_delete(tdb, key);
+	int ret = kv_delete(kv, key);
 
 	if (journal && ret == 0) {
 		journal_begin(journal);
 		note(journal, key, NULL, 0);
-		journal_end(journal, tdb);
+		journal_end(journal, kv);
 	}
 	return ret;
 }
 
-static int rewrite_record(struct tdb_context *tdb, TDB_DATA key, TDB_DATA data,
-			  void *private_data)
+static int rewrite_record(TDB_DATA key, TDB_DATA data, void *private_data)
 {
 	struct journal *journal = private_data;
 
-	(void)tdb;
 	note(journal, key, &data, 1);
 	if (journal->failed)
 		return -1;
@@ -198,7 +196,7 @@ static int rewrite_record(struct tdb_context *tdb, TDB_DATA key, TDB_DATA data,
 	return 0;
 }
 
-bool journal_rewrite(struct journal *journal, struct tdb_context *tdb)
+bool journal_rewrite(struct journal *journal, struct kv *kv)
 {
 	bool ok;
 
@@ -208,7 +206,7 @@ bool journal_rewrite(struct journal *journal, struct tdb_context *tdb)
 		return false;
 	journal->bytes_since_rewrite = 0;
 	journal->len = BATCH_HEADER_SIZE;
-	ok = tdb_traverse_read(tdb, rewrite_record, journal) >= 0 &&
+	ok = kv_traverse(kv, rewrite_record, journal) >= 0 &&
 	     !journal->failed && hand_over(journal);
 	journal->failed = false;
 	journal->len = BATCH_HEADER_SIZE;
@@ -224,7 +222,7 @@ uint64_t journal_bytes(const struct journal *journal)
 }
 
 /* Apply one batch's operations; false if they do not parse. */
-static bool replay_batch(struct tdb_context *tdb, const unsigned char *p,
+static bool replay_batch(struct kv *kv, const unsigned char *p,
 			 size_t len)
 {
 	while (len) {
@@ -244,11 +242,11 @@ static bool replay_batch(struct tdb_context *tdb, const unsigned char *p,
 		p += key_len;
 		len -= key_len;
 		if (data_len == JOURNAL_DELETE) {
-			tdb_delete(tdb, key);
+			kv_delete(kv, key);
 			continue;
 		}
 		data = (TDB_DATA){ (unsigned char *)p, data_len };
-		if (tdb_store(tdb, key, data, TDB_REPLACE) != 0)
+		if (kv_storev(kv, key, &data, 1) != 0)
 			return false;
 		p += data_len;
 		len -= data_len;
@@ -256,7 +254,7 @@ static bool replay_batch(struct tdb_context *tdb, const unsigned char *p,
 	return true;
 }
 
-size_t journal_replay(struct tdb_context *tdb, const void *buf, size_t len)
+size_t journal_replay(struct kv *kv, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
 	size_t done = 0;
@@ -272,7 +270,7 @@ size_t journal_replay(struct tdb_context *tdb, const void *buf, size_t len)
 			break;
 		/* A batch that hashes right but does not parse was written
 		 * so: stop there too. */
-		if (!replay_batch(tdb, data.dptr, payload))
+		if (!replay_batch(kv, data.dptr, payload))
 			break;
 		done += BATCH_HEADER_SIZE + payload;
 	}

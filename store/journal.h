@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <tdb.h>
+#include "store/kv.h"
 
 #define JOURNAL_MAGIC 0x314a5358u	/* "XSJ1" */
 #define JOURNAL_DELETE UINT32_MAX
@@ -45,16 +45,16 @@ struct journal;
 
 struct journal *journal_new(void *ctx, const struct journal_sink *sink);
 
-/* Apply the complete batches of @buf to @tdb; how many bytes they were. */
-size_t journal_replay(struct tdb_context *tdb, const void *buf, size_t len);
+/* Apply the complete batches of @buf to @kv; how many bytes they were. */
+size_t journal_replay(struct kv *kv, const void *buf, size_t len);
 
 /*
- * Write a record in @tdb (tdb_storev, TDB_REPLACE), or delete one, and
- * note it in @journal (NULL: not journaled).  Same returns as TDB's.
+ * Write a record in @kv (kv_storev), or delete one, and note it in
+ * @journal (NULL: not journaled).  Same returns as kv_storev, kv_delete.
  */
-int journal_storev(struct journal *journal, struct tdb_context *tdb,
+int journal_storev(struct journal *journal, struct kv *kv,
 		   TDB_DATA key, const TDB_DATA *parts, int count);
-int journal_delete(struct journal *journal, struct tdb_context *tdb,
+int journal_delete(struct journal *journal, struct kv *kv,
 		   TDB_DATA key);
 
 /*
@@ -63,10 +63,10 @@ int journal_delete(struct journal *journal, struct tdb_context *tdb,
  * over one by one).
  */
 void journal_begin(struct journal *journal);
-void journal_end(struct journal *journal, struct tdb_context *tdb);
+void journal_end(struct journal *journal, struct kv *kv);
 
-/* Write every record of @tdb afresh into a new file (compaction). */
-bool journal_rewrite(struct journal *journal, struct tdb_context *tdb);
+/* Write every record of @kv afresh into a new file (compaction). */
+bool journal_rewrite(struct journal *journal, struct kv *kv);
 
 /* Bytes handed over since the file was last written afresh. */
 uint64_t journal_bytes(const struct journal *journal);

@@ -3,20 +3,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <talloc.h>
-#include <tdb.h>
 
 #include "store/chunks.h"
 #include "store/journal.h"
+#include "store/kv.h"
 #include "store/store.h"
 
 /*
- * A bootstorm puts one to two million nodes in the store; a large hash
- * keeps TDB's chains short.  The cost is a few MiB of bucket array.
+ * With --internal-db=off (a TDB file): a bootstorm puts one to two
+ * million nodes in the store; a large hash keeps TDB's chains short.  The
+ * cost is a few MiB of bucket array.  The in-memory table grows its own.
  */
 #define STORE_HASH_SIZE 262139
 
 struct store {
-	struct tdb_context *tdb;
+	struct kv *kv;
 	uint64_t generation;
 	unsigned long nodes;
 	/* Crash survival: every change noted, a batch at a time. */
@@ -25,25 +26,20 @@ struct store {
 
 static int store_destroy(struct store *store)
 {
-	if (store->tdb)
-		tdb_close(store->tdb);
+	kv_close(store->kv);
 	return 0;
 }
 
-static struct store *open_tdb(void *ctx, const char *file, int open_flags)
+static struct store *open_kv(void *ctx, const char *file)
 {
 	struct store *store = talloc_zero(ctx, struct store);
-	int tdb_flags = TDB_NOLOCK | TDB_NOSYNC | TDB_INCOMPATIBLE_HASH;
 
 	if (!store) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (!file)
-		tdb_flags |= TDB_INTERNAL;
-	store->tdb = tdb_open(file ? file : "xenstored-internal",
-			      STORE_HASH_SIZE, tdb_flags, open_flags, 0600);
-	if (!store->tdb) {
+	store->kv = kv_open(file, STORE_HASH_SIZE);
+	if (!store->kv) {
 		int saved = errno ? errno : EIO;
 
 		talloc_free(store);
@@ -56,7 +52,7 @@ static struct store *open_tdb(void *ctx, const char *file, int open_flags)
 
 struct store *store_open(void *ctx, const char *file)
 {
-	return open_tdb(ctx, file, O_RDWR | O_CREAT | O_TRUNC);
+	return open_kv(ctx, file);
 }
 
 /* Node records only: chunks (a NUL in the key) and side records ('#'). */
@@ -66,13 +62,11 @@ static bool is_node_key(TDB_DATA key)
 }
 
 /* What a reopened file holds: its node count and newest generation. */
-static int count_record(struct tdb_context *tdb, TDB_DATA key, TDB_DATA data,
-			void *private_data)
+static int count_record(TDB_DATA key, TDB_DATA data, void *private_data)
 {
 	struct store *store = private_data;
 	uint64_t generation;
 
-	(void)tdb;
 	if (!is_node_key(key))
 		return 0;
 	store->nodes++;
@@ -86,12 +80,12 @@ struct store *store_open_journaled(void *ctx, const struct journal_sink *sink,
 				  const void *old, size_t old_len,
 				  bool *restored, size_t *replayed)
 {
-	struct store *store = open_tdb(ctx, NULL, O_RDWR | O_CREAT);
+	struct store *store = open_kv(ctx, NULL);
 
 	if (!store)
 		return NULL;
-	*replayed = old_len ? journal_replay(store->tdb, old, old_len) : 0;
-	if (tdb_traverse_read(store->tdb, count_record, store) < 0) {
+	*replayed = old_len ? journal_replay(store->kv, old, old_len) : 0;
+	if (kv_traverse(store->kv, count_record, store) < 0) {
 		talloc_free(store);
 		errno = EIO;
 		return NULL;
@@ -100,7 +94,7 @@ struct store *store_open_journaled(void *ctx, const struct journal_sink *sink,
 	store->journal = journal_new(store, sink);
 	/* The file afresh: exactly what was taken over, any batch the kill
 	 * cut short gone. */
-	if (!store->journal || !journal_rewrite(store->journal, store->tdb)) {
+	if (!store->journal || !journal_rewrite(store->journal, store->kv)) {
 		talloc_free(store);
 		errno = store->journal ? EIO : ENOMEM;
 		return NULL;
@@ -115,7 +109,7 @@ void store_batch_begin(struct store *store)
 
 void store_batch_end(struct store *store)
 {
-	journal_end(store->journal, store->tdb);
+	journal_end(store->journal, store->kv);
 }
 
 static TDB_DATA path_key(const char *path)
@@ -150,7 +144,7 @@ static bool attach_chunks(struct store *store, struct node *node,
 {
 	if (!node->chunks)
 		return true;
-	node->chunks->tdb = store->tdb;
+	node->chunks->kv = store->kv;
 	node->chunks->journal = store->journal;
 	node->chunks->path = talloc_strdup(node->chunks, path);
 	if (!node->chunks->path)
@@ -175,8 +169,8 @@ struct node *store_fetch_lazy(struct store *store, void *ctx,
 {
 	struct decode_request req = { .ctx = ctx };
 
-	/* tdb_parse_record decodes in place: no intermediate malloc'd copy. */
-	if (tdb_parse_record(store->tdb, path_key(path), decode_record,
+	/* kv_parse decodes in place: no intermediate malloc'd copy. */
+	if (kv_parse(store->kv, path_key(path), decode_record,
 			     &req) != 0) {
 		errno = ENOENT;
 		return NULL;
@@ -207,7 +201,7 @@ struct node *store_fetch(struct store *store, void *ctx, const char *path)
 
 bool store_exists(struct store *store, const char *path)
 {
-	return tdb_exists(store->tdb, path_key(path)) != 0;
+	return kv_exists(store->kv, path_key(path));
 }
 
 /*
@@ -280,7 +274,7 @@ static int put_inline(struct store *store, const char *path,
 	int ret = 0;
 
 	if (count)
-		return journal_storev(store->journal, store->tdb,
+		return journal_storev(store->journal, store->kv,
 				      path_key(path), parts, count) == 0 ?
 		       0 : ENOMEM;
 	/* Padding past STORE_MAX_PARTS * 8 KiB: a record of 4 MiB and more,
@@ -289,7 +283,7 @@ static int put_inline(struct store *store, const char *path,
 	if (!data.dptr)
 		return ENOMEM;
 	node_encode(node, data.dptr, (uint32_t)(stored - size));
-	if (journal_storev(store->journal, store->tdb, path_key(path), &data,
+	if (journal_storev(store->journal, store->kv, path_key(path), &data,
 			   1) != 0)
 		ret = ENOMEM;
 	free(data.dptr);
@@ -322,7 +316,7 @@ static int put_chunked(struct store *store, const char *path,
 			 (TDB_DATA){ (unsigned char *)list, list_size }, parts);
 	/* A chunked node's value is small enough for parts (node size
 	 * quotas); one that is not is written inline, whatever its list. */
-	ret = n && journal_storev(store->journal, store->tdb, path_key(path),
+	ret = n && journal_storev(store->journal, store->kv, path_key(path),
 				  parts, n) == 0 ? 0 : ENOMEM;
 	if (list != on_stack)
 		free(list);
@@ -364,7 +358,7 @@ static void read_layout(struct store *store, const char *path,
 			struct stored_layout *layout)
 {
 	memset(layout, 0, sizeof(*layout));
-	tdb_parse_record(store->tdb, path_key(path), read_layout_header,
+	kv_parse(store->kv, path_key(path), read_layout_header,
 			 layout);
 }
 
@@ -397,18 +391,18 @@ static int put_all_chunked(struct store *store, const char *path,
 {
 	uint32_t next_id = layout->chunked ? layout->next_id : 0;
 	uint32_t *ids = NULL, count = 0;
-	int err = chunks_write_all(store->tdb, store->journal, path, node->children,
+	int err = chunks_write_all(store->kv, store->journal, path, node->children,
 				   node->children_len, NULL, &next_id, &ids,
 				   &count);
 
 	if (!err)
 		err = put_chunked(store, path, node, next_id, ids, count);
 	if (err) {
-		chunks_delete(store->tdb, store->journal, path, ids, count);
+		chunks_delete(store->kv, store->journal, path, ids, count);
 		talloc_free(ids);
 		return err;
 	}
-	if (node->chunks && node->chunks->tdb == store->tdb &&
+	if (node->chunks && node->chunks->kv == store->kv &&
 	    strcmp(node->chunks->path, path) == 0) {
 		/* Stored afresh: the node describes the new chunks. */
 		struct node_chunks *chunks = node->chunks;
@@ -435,7 +429,7 @@ int store_put(struct store *store, const char *path, const struct node *node)
 	int err;
 
 	read_layout(store, path, &layout);
-	if (n->chunks && n->chunks->tdb == store->tdb &&
+	if (n->chunks && n->chunks->kv == store->kv &&
 	    strcmp(n->chunks->path, path) == 0 && same_chunks(&layout, n->chunks) &&
 	    n->children_len >= INLINE_BELOW) {
 		/* As read, plus what changed: write only that. */
@@ -448,7 +442,7 @@ int store_put(struct store *store, const char *path, const struct node *node)
 		err = put_all_chunked(store, path, n, &layout);
 	} else {
 		err = put_inline(store, path, n);
-		if (!err && n->chunks && n->chunks->tdb == store->tdb &&
+		if (!err && n->chunks && n->chunks->kv == store->kv &&
 		    strcmp(n->chunks->path, path) == 0) {
 			/* Inline now: nothing left to change in chunks. */
 			talloc_free(n->chunks);
@@ -456,7 +450,7 @@ int store_put(struct store *store, const char *path, const struct node *node)
 		}
 	}
 	if (!err && layout.chunked && !old_chunks_stay)
-		chunks_delete(store->tdb, store->journal, path, layout.ids, layout.count);
+		chunks_delete(store->kv, store->journal, path, layout.ids, layout.count);
 	talloc_free(layout.ids);
 	if (!err && !layout.exists)
 		store->nodes++;
@@ -468,12 +462,12 @@ int store_delete(struct store *store, const char *path)
 	struct stored_layout layout;
 
 	read_layout(store, path, &layout);
-	if (journal_delete(store->journal, store->tdb, path_key(path)) != 0) {
+	if (journal_delete(store->journal, store->kv, path_key(path)) != 0) {
 		talloc_free(layout.ids);
 		return ENOENT;
 	}
 	if (layout.chunked)
-		chunks_delete(store->tdb, store->journal, path, layout.ids, layout.count);
+		chunks_delete(store->kv, store->journal, path, layout.ids, layout.count);
 	talloc_free(layout.ids);
 	store->nodes--;
 	return 0;
@@ -491,7 +485,7 @@ unsigned long store_node_count(const struct store *store)
 
 long store_free_records(struct store *store)
 {
-	return tdb_freelist_size(store->tdb);
+	return kv_free_records(store->kv);
 }
 
 struct traverse_request {
@@ -501,8 +495,7 @@ struct traverse_request {
 	int result;
 };
 
-static int traverse_record(struct tdb_context *tdb, TDB_DATA key,
-			   TDB_DATA data, void *private_data)
+static int traverse_record(TDB_DATA key, TDB_DATA data, void *private_data)
 {
 	struct traverse_request *req = private_data;
 	void *tmp;
@@ -536,7 +529,7 @@ int store_traverse(struct store *store,
 	struct traverse_request req = { .store = store, .fn = fn, .arg = arg };
 
 	/* A walk TDB could not finish is an error even if no visit was. */
-	if (tdb_traverse(store->tdb, traverse_record, &req) < 0 && !req.result)
+	if (kv_traverse(store->kv, traverse_record, &req) < 0 && !req.result)
 		return EIO;
 	return req.result;
 }

@@ -1,6 +1,6 @@
 /*
- * The node database: path -> node record, in a TDB that lives in memory by
- * default or in a file.  It knows nothing of connections, permissions or
+ * The node database: path -> node record, in an in-memory table by default
+ * or in a TDB file (store/kv.h).  It knows nothing of connections, permissions or
  * transactions; callers above decide what to read and write.
  */
 #ifndef STORE_STORE_H
@@ -71,7 +71,8 @@ uint64_t store_next_generation(struct store *store);
 
 /* Number of records, for reports. */
 unsigned long store_node_count(const struct store *store);
-/* Records on TDB's free list (what an allocation may have to walk). */
+/* Records on the TDB file's free list (what an allocation may have to
+ * walk); -1 for a store in memory, which has no free list. */
 long store_free_records(struct store *store);
 
 /*
