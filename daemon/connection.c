@@ -337,13 +337,13 @@ static void conn_destroy_now(struct connection *conn)
  */
 static bool conn_may_read(struct connection *conn)
 {
-	const struct quota_settings *quota = &conn->server->config.quota;
+	const struct quota_settings *quota = conn_quota(conn);
 
 	if (conn->who.privileged)
 		return true;
-	if (conn->queued_replies >= quota->outstanding)
+	if (quota_reached(quota->outstanding, conn->queued_replies))
 		return false;
-	return domain_data_memory(conn->domain) <= quota->memory;
+	return !quota_exceeded(quota->memory, domain_data_memory(conn->domain));
 }
 
 static void conn_hold(struct connection *conn)

@@ -249,6 +249,7 @@ static int control_quota_common(struct request *req, int argc,
 		if (value < 1 || !quota_set(&server->config.quota, argv[1],
 					    (unsigned long)value, soft))
 			return EINVAL;
+		domain_quotas_follow(server);
 		return reply_string(req, "OK");
 	}
 	if (!soft && argc == 1) {

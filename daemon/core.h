@@ -162,6 +162,12 @@ struct connection *server_connect_domain(struct server *server,
 					 const struct conn_ops *ops, void *io,
 					 uint32_t domid);
 
+/*
+ * The XENSTORE_SERVER_FEATURE_* bits @domid's ring advertises when it
+ * connects: all this daemon implements, unless SET_FEATURE narrowed them.
+ */
+uint32_t server_domain_features(struct server *server, uint32_t domid);
+
 /* VIRQ_DOM_EXC fired: look at every introduced domain's state. */
 void server_check_domains(struct server *server);
 

@@ -85,27 +85,31 @@ void reply_error(struct request *req, int err)
 			   req->hdr.tx_id, name, (uint32_t)strlen(name) + 1);
 }
 
-/* WATCH and UNWATCH: path\0token\0, the path resolved for the caller. */
-static int watch_arguments(struct request *req, char **path,
-			   const char **token, bool *relative)
-{
-	const char *argv[3];
-
-	if (request_strings(req, argv, 3) != 2)
-		return EINVAL;
-	*token = argv[1];
-	return node_path_argument(req, argv[0], true, path, relative);
-}
-
+/*
+ * WATCH: path\0token\0, and with Xen 4.22's WATCHDEPTH feature on the
+ * caller's ring, depth\0 (read with atoi, negative EINVAL), checked in
+ * Xen's order: the arguments, then the path.
+ */
 static int do_watch(struct request *req)
 {
-	const char *token;
+	const char *argv[3];
 	char *path;
 	bool relative;
-	int err = watch_arguments(req, &path, &token, &relative);
+	int argc = request_strings(req, argv, 3);
+	int depth = -1;
+	int err;
 
+	if (argc == 3 && req->conn->domain &&
+	    req->conn->domain->features & XENSTORE_SERVER_FEATURE_WATCHDEPTH) {
+		depth = atoi(argv[2]);
+		if (depth < 0)
+			return EINVAL;
+	} else if (argc != 2) {
+		return EINVAL;
+	}
+	err = node_path_argument(req, argv[0], true, &path, &relative);
 	if (!err)
-		err = watch_add(req->conn, path, token, relative,
+		err = watch_add(req->conn, path, argv[1], relative, depth,
 				&req->new_watch);
 	return err ? err : reply_string(req, "OK");
 }
@@ -163,7 +167,8 @@ static int do_transaction_start(struct request *req)
 	if (req->tx)
 		return EBUSY;
 	if (!conn->who.privileged &&
-	    conn->transaction_count >= conn->server->config.quota.transactions)
+	    quota_reached(conn_quota(conn)->transactions,
+			  conn->transaction_count))
 		return ENOSPC;
 	/* Never 0 (no transaction), never an id still in use. */
 	for (id = conn->next_transaction_id;
@@ -224,7 +229,7 @@ static int do_transaction_end(struct request *req)
 	return err ? err : reply_string(req, "OK");
 }
 
-static const struct handler handlers[XS_TYPE_COUNT] = {
+static const struct handler handlers[XS_WIRE_TYPE_COUNT] = {
 	[XS_CONTROL] = { control_request, HANDLER_PRIVILEGED },
 	[XS_DIRECTORY] = { node_op_directory, HANDLER_READS },
 	[XS_READ] = { node_op_read, HANDLER_READS },
@@ -246,6 +251,10 @@ static const struct handler handlers[XS_TYPE_COUNT] = {
 	[XS_SET_TARGET] = { domain_request_set_target, HANDLER_PRIVILEGED },
 	[XS_RESET_WATCHES] = { do_reset_watches, 0 },
 	[XS_DIRECTORY_PART] = { node_op_directory_part, HANDLER_READS },
+	[XS_GET_FEATURE] = { domain_request_get_feature, 0 },
+	[XS_SET_FEATURE] = { domain_request_set_feature, HANDLER_PRIVILEGED },
+	[XS_GET_QUOTA] = { domain_request_get_quota, HANDLER_PRIVILEGED },
+	[XS_SET_QUOTA] = { domain_request_set_quota, HANDLER_PRIVILEGED },
 };
 
 void server_fire_changes(struct server *server, struct view *view)
@@ -317,8 +326,8 @@ static bool over_transaction_memory(struct request *req)
 	struct connection *conn = req->conn;
 
 	transaction_measure(req->tx);
-	return domain_transaction_memory(conn->domain) >
-	       conn->server->config.quota.memory;
+	return quota_exceeded(conn_quota(conn)->memory,
+			      domain_transaction_memory(conn->domain));
 }
 
 /*
@@ -327,7 +336,7 @@ static bool over_transaction_memory(struct request *req)
  */
 static int run_in_transaction(struct request *req, const struct handler *h)
 {
-	const struct quota_settings *quota = &req->conn->server->config.quota;
+	const struct quota_settings *quota = conn_quota(req->conn);
 	struct transaction *tx = req->tx;
 	unsigned long before = view_modifications(req->view);
 	const void *reply;
@@ -347,8 +356,9 @@ static int run_in_transaction(struct request *req, const struct handler *h)
 		tx->failed = true;
 	/* A guest's transaction may touch, log and hold only so much. */
 	if (!req->conn->who.privileged &&
-	    (view_touched(req->view) > quota->transaction_nodes ||
-	     tx->logged >= quota->transaction_nodes ||
+	    (quota_exceeded(quota->transaction_nodes,
+			    view_touched(req->view)) ||
+	     quota_reached(quota->transaction_nodes, tx->logged) ||
 	     over_transaction_memory(req))) {
 		tx->failed = true;
 		tx->over_quota = true;
@@ -390,7 +400,7 @@ void dispatch_request(struct connection *conn, const struct xsd_sockmsg *hdr,
 	memcpy(req.payload, payload, hdr->len);
 	req.payload[hdr->len] = '\0';
 
-	if (hdr->type < XS_TYPE_COUNT)
+	if (hdr->type < XS_WIRE_TYPE_COUNT)
 		h = &handlers[hdr->type];
 	if (!h || !h->fn) {
 		err = ENOSYS;

@@ -58,8 +58,33 @@ struct domain *domain_get(struct server *server, uint32_t domid)
 	if (!entry)
 		return NULL;
 	entry->domain.domid = domid;
+	entry->domain.quota = server->config.quota;
+	entry->domain.features = DOMAIN_FEATURES;
 	HASH_ADD(hh, registry->entries, domain.domid, sizeof(domid), entry);
 	return &entry->domain;
+}
+
+const struct quota_settings *conn_quota(const struct connection *conn)
+{
+	return conn->domain ? &conn->domain->quota
+			    : &conn->server->config.quota;
+}
+
+void domain_quotas_follow(struct server *server)
+{
+	struct domain_entry *entry, *tmp;
+
+	HASH_ITER(hh, server->domains->entries, entry, tmp)
+		quota_inherit(&entry->domain.quota, &server->config.quota,
+			      entry->domain.quota_own);
+}
+
+/* A new domain with this domid starts from the global settings. */
+static void domain_reset_settings(struct server *server, struct domain *domain)
+{
+	domain->quota = server->config.quota;
+	domain->quota_own = 0;
+	domain->features = DOMAIN_FEATURES;
 }
 
 bool domain_is_privileged(struct server *server, uint32_t domid)
@@ -190,11 +215,12 @@ unsigned long domain_memory(struct server *server, struct domain *domain)
 	unsigned long bytes = domain_data_memory(domain) +
 			      domain_transaction_memory(domain);
 
-	if (bytes > server->config.quota.memory_soft && !domain->memory_warned) {
+	if (quota_exceeded(domain->quota.memory_soft, bytes) &&
+	    !domain->memory_warned) {
 		domain->memory_warned = true;
 		xs_log(LEVEL_WARNING, "domain %u uses %lu bytes, over the soft "
 		       "memory quota of %lu", domain->domid, bytes,
-		       server->config.quota.memory_soft);
+		       domain->quota.memory_soft);
 	}
 	return bytes;
 }
@@ -210,14 +236,10 @@ unsigned long domain_outstanding(struct server *server, struct domain *domain)
 	return queued;
 }
 
-void domain_fire_special(struct server *server, const char *name)
+void domain_fire_special(struct server *server, const char *name,
+			 uint32_t domid)
 {
-	struct change_note note = {
-		.path = (char *)name,
-		.kind = CHANGE_SPECIAL,
-	};
-
-	watch_fire_change(server, &note);
+	watch_fire_special(server, name, domid);
 }
 
 /* --- requests --------------------------------------------------------- */
@@ -291,7 +313,7 @@ int domain_request_introduce(struct request *req)
 		domain->introduced = true;
 		domain->shutdown_reported = false;
 		mark_seen(server, domain);
-		domain_fire_special(server, "@introduceDomain");
+		domain_fire_special(server, "@introduceDomain", domid);
 	}
 	return reply_string(req, "OK");
 }
@@ -318,13 +340,14 @@ static void domain_forget(struct server *server, struct domain *domain)
 	domain->introduced = false;
 	domain->shutdown_reported = false;
 	domain->conn = NULL;
+	domain_reset_settings(server, domain);
 	if (conn && conn != server->internal) {
 		if (conn->busy)
 			conn_doom(conn, "domain released");
 		else
 			talloc_free(conn);
 	}
-	domain_fire_special(server, "@releaseDomain");
+	domain_fire_special(server, "@releaseDomain", domain->domid);
 }
 
 int domain_request_release(struct request *req)
@@ -516,7 +539,8 @@ void server_check_domains(struct server *server)
 		}
 		if (state == DOMAIN_SHUTDOWN && !domain->shutdown_reported) {
 			domain->shutdown_reported = true;
-			domain_fire_special(server, "@releaseDomain");
+			domain_fire_special(server, "@releaseDomain",
+					    domain->domid);
 		} else if (state == DOMAIN_DYING) {
 			xs_log(LEVEL_INFO, "domain %u is gone", domain->domid);
 			domain_forget(server, domain);

@@ -32,7 +32,22 @@ struct domain {
 	bool memory_warned;	/* soft quota logged */
 	/* Dead, but some of its nodes are still to be removed. */
 	bool nodes_to_remove;
+	/*
+	 * Its quotas: the global ones, except those SET_QUOTA gave it (bits
+	 * 1 << quota index in quota_own).  Reset when it is released or dies.
+	 */
+	struct quota_settings quota;
+	unsigned int quota_own;
+	/* XENSTORE_SERVER_FEATURE_* its ring offers (SET_FEATURE before
+	 * INTRODUCE narrows them); WATCH depth only if WATCHDEPTH is in. */
+	uint32_t features;
 };
+
+/* The ring features this daemon implements: what GET_FEATURE answers
+ * for a domain nobody narrowed. */
+#define DOMAIN_FEATURES (XENSTORE_SERVER_FEATURE_RECONNECTION | \
+			 XENSTORE_SERVER_FEATURE_ERROR | \
+			 XENSTORE_SERVER_FEATURE_WATCHDEPTH)
 
 struct domain_registry *domain_registry_new(void *ctx);
 
@@ -92,8 +107,22 @@ unsigned long domain_memory(struct server *server, struct domain *domain);
 /* Replies and events queued for @domain's connections, not yet taken. */
 unsigned long domain_outstanding(struct server *server, struct domain *domain);
 
-/* Fire @introduceDomain or @releaseDomain. */
-void domain_fire_special(struct server *server, const char *name);
+/* Fire @introduceDomain or @releaseDomain, for @domid (watch.h). */
+void domain_fire_special(struct server *server, const char *name,
+			 uint32_t domid);
+
+/* The quotas that hold @conn: its domain's. */
+const struct quota_settings *conn_quota(const struct connection *conn);
+
+/* The global quotas changed: every domain follows, except where it has
+ * its own. */
+void domain_quotas_follow(struct server *server);
+
+/* Xen 4.21's per-domain settings (domain_settings.c). */
+int domain_request_get_feature(struct request *req);
+int domain_request_set_feature(struct request *req);
+int domain_request_get_quota(struct request *req);
+int domain_request_set_quota(struct request *req);
 
 /*
  * Restoring a live update's state: a permission names @domid (if it is

@@ -9,8 +9,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 #include <uthash.h>
-#include <errno.h>	/* before xs_wire.h: enables its error table */
-#include <xen/io/xs_wire.h>
+#include "daemon/wire.h"
 
 #include "daemon/core.h"
 #include "store/store.h"

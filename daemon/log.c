@@ -2,9 +2,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <xen/io/xs_wire.h>
 
 #include "daemon/log.h"
+#include "daemon/wire.h"
 
 static log_sink_fn log_sink;
 static trace_sink_fn trace_sink;
@@ -45,7 +45,7 @@ bool trace_enabled(void)
 
 const char *message_type_name(uint32_t type)
 {
-	static const char *const names[XS_TYPE_COUNT] = {
+	static const char *const names[XS_WIRE_TYPE_COUNT] = {
 		[XS_CONTROL] = "CONTROL",
 		[XS_DIRECTORY] = "DIRECTORY",
 		[XS_READ] = "READ",
@@ -68,9 +68,13 @@ const char *message_type_name(uint32_t type)
 		[XS_SET_TARGET] = "SET_TARGET",
 		[XS_RESET_WATCHES] = "RESET_WATCHES",
 		[XS_DIRECTORY_PART] = "DIRECTORY_PART",
+		[XS_GET_FEATURE] = "GET_FEATURE",
+		[XS_SET_FEATURE] = "SET_FEATURE",
+		[XS_GET_QUOTA] = "GET_QUOTA",
+		[XS_SET_QUOTA] = "SET_QUOTA",
 	};
 
-	return type < XS_TYPE_COUNT && names[type] ? names[type] : "UNKNOWN";
+	return type < XS_WIRE_TYPE_COUNT && names[type] ? names[type] : "UNKNOWN";
 }
 
 void trace_message(const char *direction, uint32_t conn_id, uint32_t type,

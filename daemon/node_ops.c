@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdint.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,16 +12,25 @@
 #include "daemon/watch.h"
 #include "store/path.h"
 
+/* The caller's quotas: its domain's (SET_QUOTA), else the global ones. */
 static const struct quota_settings *quota_of(const struct request *req)
 {
-	return &req->conn->server->config.quota;
+	return conn_quota(req->conn);
+}
+
+/* path-max 0 is no limit, as every quota of 0. */
+static size_t path_max_of(const struct request *req)
+{
+	unsigned long max = quota_of(req)->path_max;
+
+	return max ? (size_t)max : SIZE_MAX;
 }
 
 int node_path_argument(struct request *req, const char *arg,
 		       bool allow_special, char **path, bool *relative)
 {
 	*path = path_canonical(req->ctx, arg, req->conn->who.domid,
-			       quota_of(req)->path_max, relative);
+			       path_max_of(req), relative);
 	if (!*path)
 		return errno == ENOMEM ? ENOMEM : EINVAL;
 	if ((*path)[0] == '@' && !allow_special)
@@ -50,7 +60,7 @@ static char *parent_path(void *ctx, const char *path)
 static int check_node_size(const struct request *req, const struct node *node)
 {
 	if (req->conn->who.privileged ||
-	    node_quota_size(node) <= quota_of(req)->node_size)
+	    !quota_exceeded(quota_of(req)->node_size, node_quota_size(node)))
 		return 0;
 	return ENOSPC;
 }
@@ -105,7 +115,7 @@ static int create_node(struct request *req, const char *path,
 		perms.entries[0].domid = who->domid;
 
 	missing = path_depth(path) - path_depth(base);
-	if (!who->privileged &&
+	if (!who->privileged && quota_of(req)->nodes &&
 	    (long)domain_node_count(req->conn->server, who->domid) +
 	    view_owned_delta(req->view, who->domid) + (long)missing >
 	    (long)quota_of(req)->nodes)
@@ -432,7 +442,8 @@ int node_op_set_perms(struct request *req)
 			count++;
 	if (count == 0)
 		return EINVAL;
-	if (!who->privileged && count > quota_of(req)->permissions)
+	if (!who->privileged &&
+	    quota_exceeded(quota_of(req)->permissions, count))
 		return ENOSPC;
 	if (!perms_parse(req->ctx, nul + 1, count, &perms))
 		return errno == ENOMEM ? ENOMEM : EINVAL;

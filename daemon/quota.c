@@ -33,6 +33,68 @@ static const struct quota_field quota_fields[] = {
 	      "Total Xenstore memory per domain (warning level)"),
 };
 
+/* Xen 4.21's GET_QUOTA names and order (its enum accitem), as indices
+ * into quota_fields. */
+static const struct {
+	const char *name;
+	int index;
+} wire_names[] = {
+	{ "nodes", 0 },
+	{ "watches", 1 },
+	{ "outstanding", 3 },
+	{ "memory", 5 },
+	{ "soft-memory", 9 },
+	{ "transactions", 2 },
+	{ "transaction-nodes", 4 },
+	{ "node-permissions", 8 },
+	{ "path-max", 7 },
+	{ "node-size", 6 },
+	{ "permissions", 8 },	/* Xen 4.17's name, not listed */
+};
+
+_Static_assert(sizeof(quota_fields) / sizeof(quota_fields[0]) == QUOTA_FIELDS,
+	       "QUOTA_FIELDS counts quota_fields");
+
+int quota_index(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(wire_names) / sizeof(wire_names[0]); i++)
+		if (strcmp(wire_names[i].name, name) == 0)
+			return wire_names[i].index;
+	return -1;
+}
+
+const char *quota_names(void)
+{
+	return "nodes watches outstanding memory soft-memory transactions "
+	       "transaction-nodes node-permissions path-max node-size";
+}
+
+unsigned long quota_get_index(const struct quota_settings *quota, int index)
+{
+	return *(const unsigned long *)((const char *)quota +
+					quota_fields[index].offset);
+}
+
+void quota_set_index(struct quota_settings *quota, int index,
+		     unsigned long value)
+{
+	*(unsigned long *)((char *)quota + quota_fields[index].offset) = value;
+}
+
+void quota_inherit(struct quota_settings *own,
+		   const struct quota_settings *global, unsigned int own_mask)
+{
+	struct quota_settings result = *global;
+	int i;
+
+	for (i = 0; i < QUOTA_FIELDS; i++)
+		if (own_mask & (1u << i))
+			quota_set_index(&result, i, quota_get_index(own, i));
+	*own = result;
+}
+
 void quota_defaults(struct quota_settings *quota)
 {
 	*quota = (struct quota_settings) {

@@ -140,20 +140,21 @@ static int restore_watch(void *arg, const struct state_watch *w)
 	char *path;
 	int err;
 
-	if (w->depth != STATE_WATCH_DEPTH_ANY)
-		return fail(r, EINVAL, "watches with a depth are not "
-			    "supported");
 	path = path_canonical(r->ctx, w->path, conn->who.domid, (size_t)-1,
 			      &relative);
 	if (!path)
 		return fail(r, errno == ENOMEM ? ENOMEM : EINVAL,
 			    "a watch path is no node name");
 	if (path_is_special(path) && strcmp(path, "@introduceDomain") &&
-	    strcmp(path, "@releaseDomain"))
+	    strcmp(path, "@releaseDomain") &&
+	    strncmp(path, "@releaseDomain/", strlen("@releaseDomain/")) &&
+	    strncmp(path, "@introduceDomain/", strlen("@introduceDomain/")))
 		return fail(r, EINVAL, "a watch on an unknown special path");
 	/* Quotas are not checked while restoring, as in the C daemon: the
 	 * new daemon's may be smaller; they apply from the next request. */
-	err = watch_restore(conn, path, w->token, relative, &watch);
+	err = watch_restore(conn, path, w->token, relative,
+			    w->depth == STATE_WATCH_DEPTH_ANY ? -1 : w->depth,
+			    &watch);
 	talloc_free(path);
 	if (err == EEXIST)
 		return fail(r, EINVAL, "a watch given twice");

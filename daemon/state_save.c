@@ -142,7 +142,8 @@ static bool save_watches(struct saver *s, struct connection *conn)
 		state_write_watch(s->w, &(struct state_watch){
 			.conn_id = conn->id, .path = path,
 			.token = watch->token,
-			.depth = STATE_WATCH_DEPTH_ANY });
+			.depth = watch->depth < 0 ? STATE_WATCH_DEPTH_ANY
+						  : (uint16_t)watch->depth });
 	}
 	talloc_free(order);
 	return true;

@@ -138,8 +138,8 @@ static struct watch *find_watch(struct connection *conn, const char *path,
 }
 
 static int add_watch(struct connection *conn, const char *path,
-		     const char *token, bool relative, bool check_quota,
-		     struct watch **out)
+		     const char *token, bool relative, int depth,
+		     bool check_quota, struct watch **out)
 {
 	struct watch_index *index = conn->server->watches;
 	struct watch_bucket *bucket;
@@ -148,7 +148,7 @@ static int add_watch(struct connection *conn, const char *path,
 	if (find_watch(conn, path, token))
 		return EEXIST;
 	if (check_quota && !conn->who.privileged && conn->domain &&
-	    conn->domain->watches >= conn->server->config.quota.watches)
+	    quota_reached(conn->domain->quota.watches, conn->domain->watches))
 		return E2BIG;
 
 	bucket = find_bucket(index, path, strlen(path));
@@ -174,6 +174,7 @@ static int add_watch(struct connection *conn, const char *path,
 	}
 	watch->conn = conn;
 	watch->relative = relative;
+	watch->depth = depth;
 	watch->bucket = bucket;
 	LIST_INSERT_HEAD(&conn->watches, watch, conn_link);
 	LIST_INSERT_HEAD(&bucket->watches, watch, bucket_link);
@@ -190,15 +191,16 @@ static int add_watch(struct connection *conn, const char *path,
 }
 
 int watch_add(struct connection *conn, const char *path, const char *token,
-	      bool relative, struct watch **out)
+	      bool relative, int depth, struct watch **out)
 {
-	return add_watch(conn, path, token, relative, true, out);
+	return add_watch(conn, path, token, relative, depth, true, out);
 }
 
 int watch_restore(struct connection *conn, const char *path,
-		  const char *token, bool relative, struct watch **out)
+		  const char *token, bool relative, int depth,
+		  struct watch **out)
 {
-	return add_watch(conn, path, token, relative, false, out);
+	return add_watch(conn, path, token, relative, depth, false, out);
 }
 
 int watch_remove(struct connection *conn, const char *path, const char *token)
@@ -264,9 +266,16 @@ static int may_see(struct server *server, const struct accessor *who,
 	if (who->privileged)
 		return 1;
 	if (note->kind == CHANGE_SPECIAL) {
-		struct perm_list *perms = watch_special_perms(server,
-							      note->path);
+		/* "@releaseDomain/5" is seen as "@releaseDomain" is. */
+		char base[sizeof("@introduceDomain")];
+		size_t len = strcspn(note->path, "/");
+		struct perm_list *perms = NULL;
 
+		if (len < sizeof(base)) {
+			memcpy(base, note->path, len);
+			base[len] = '\0';
+			perms = watch_special_perms(server, base);
+		}
 		return perms && (access_granted(server, who, perms,
 						ACCESS_ANY_GENERATION) &
 				 PERM_READ);
@@ -302,15 +311,34 @@ static int may_see(struct server *server, const struct accessor *who,
 	return seen;
 }
 
+/* Which watches of a bucket a change reaches, by their depth. */
+enum depth_rule {
+	DEPTH_ANY,		/* all */
+	DEPTH_UNSET,		/* only those without a depth */
+	DEPTH_SET,		/* only those with a depth of 1 or more */
+};
+
+/*
+ * Fire the watches of @bucket for @note, which lies @levels below the
+ * bucket's path; a watch with a depth fires for at most that many.
+ */
 static void fire_bucket(struct server *server, struct watch_bucket *bucket,
-			const struct change_note *note)
+			const struct change_note *note, unsigned int levels,
+			enum depth_rule rule)
 {
 	struct watch *watch;
 
 	if (!bucket)
 		return;
 	LIST_FOREACH(watch, &bucket->watches, bucket_link) {
-		int seen = may_see(server, &watch->conn->who, note);
+		int seen;
+
+		if (watch->depth >= 0 && levels > (unsigned int)watch->depth)
+			continue;
+		if ((rule == DEPTH_UNSET && watch->depth >= 0) ||
+		    (rule == DEPTH_SET && watch->depth <= 0))
+			continue;
+		seen = may_see(server, &watch->conn->who, note);
 
 		/* An event it may be owed cannot just be dropped. */
 		if (seen < 0)
@@ -325,20 +353,46 @@ void watch_fire_change(struct server *server, const struct change_note *note)
 	struct watch_index *index = server->watches;
 	const char *path = note->path;
 	const char *p;
+	unsigned int levels;
 
 	if (!index->count)
 		return;
 	if (note->kind != CHANGE_NODE) {
 		fire_bucket(server, find_bucket(index, path, strlen(path)),
-			    note);
+			    note, 0, DEPTH_ANY);
 		return;
 	}
-	/* "/" itself, then every proper prefix, then the node. */
-	fire_bucket(server, find_bucket(index, "/", 1), note);
+	/* "/" itself, then every proper prefix, then the node; each lies
+	 * fewer levels above the node. */
+	levels = path_depth(path);
+	fire_bucket(server, find_bucket(index, "/", 1), note, levels,
+		    DEPTH_ANY);
 	for (p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/'))
 		fire_bucket(server, find_bucket(index, path, (size_t)(p - path)),
-			    note);
+			    note, --levels, DEPTH_ANY);
 	if (strcmp(path, "/") != 0)
 		fire_bucket(server, find_bucket(index, path, strlen(path)),
-			    note);
+			    note, 0, DEPTH_ANY);
+}
+
+void watch_fire_special(struct server *server, const char *name,
+			uint32_t domid)
+{
+	struct watch_index *index = server->watches;
+	char with_domid[sizeof("@introduceDomain/4294967295")];
+	struct change_note note = {
+		.path = (char *)name,
+		.kind = CHANGE_SPECIAL,
+	};
+
+	if (!index->count)
+		return;
+	fire_bucket(server, find_bucket(index, name, strlen(name)), &note, 0,
+		    DEPTH_UNSET);
+	snprintf(with_domid, sizeof(with_domid), "%s/%u", name, domid);
+	note.path = with_domid;
+	fire_bucket(server, find_bucket(index, with_domid, strlen(with_domid)),
+		    &note, 0, DEPTH_ANY);
+	fire_bucket(server, find_bucket(index, name, strlen(name)), &note, 1,
+		    DEPTH_SET);
 }

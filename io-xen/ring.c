@@ -115,11 +115,10 @@ bool ring_server_has_input(const struct xenstore_domain_interface *intf)
 	return prod != cons;
 }
 
-void ring_server_attach(struct xenstore_domain_interface *intf)
+void ring_server_attach(struct xenstore_domain_interface *intf,
+			uint32_t features)
 {
-	__atomic_fetch_or(&intf->server_features,
-			  XENSTORE_SERVER_FEATURE_RECONNECTION |
-			  XENSTORE_SERVER_FEATURE_ERROR, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&intf->server_features, features, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&intf->error, XENSTORE_ERROR_NONE, __ATOMIC_SEQ_CST);
 }
 

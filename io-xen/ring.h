@@ -35,10 +35,12 @@ ssize_t ring_server_write(struct xenstore_domain_interface *intf,
 bool ring_server_has_input(const struct xenstore_domain_interface *intf);
 
 /*
- * A connection starts on this page: advertise RECONNECTION and ERROR (bits
- * are only ever added) and clear any error left by an earlier connection.
+ * A connection starts on this page: advertise @features (the domain's
+ * XENSTORE_SERVER_FEATURE_* bits, all of them as Xen does: the field is
+ * the server's) and clear any error left by an earlier connection.
  */
-void ring_server_attach(struct xenstore_domain_interface *intf);
+void ring_server_attach(struct xenstore_domain_interface *intf,
+			uint32_t features);
 
 /* The guest has asked for a reconnection (connection == RECONNECT). */
 bool ring_reconnect_requested(const struct xenstore_domain_interface *intf);

@@ -266,7 +266,9 @@ static void ring_signalled(struct ring_conn *ring)
 		ring->reset_pending = false;
 		conn_reset(ring->conn);
 		ring->output_blocked = false;
-		ring_server_attach(ring->intf);
+		ring_server_attach(ring->intf,
+				   server_domain_features(ring->backend->server,
+							  ring->domid));
 		queue_notify(ring);
 	}
 	if (ring_reconnect_requested(ring->intf)) {
@@ -424,7 +426,8 @@ static int connect_ring(struct ring_backend *backend, uint32_t domid,
 		return err;
 	}
 	/* Before anything is read or written (xenstore-ring.txt). */
-	ring_server_attach(intf);
+	ring_server_attach(intf, server_domain_features(backend->server,
+							domid));
 	ring->conn = server_connect_domain(backend->server, &ring_conn_ops,
 					   ring, domid);
 	if (!ring->conn) {

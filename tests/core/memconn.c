@@ -300,7 +300,7 @@ int memconn_call(struct memconn *mc, uint32_t type, uint32_t tx_id,
 	uint32_t req_id = mc->next_req_id++;
 
 	memset(&reply->hdr, 0, sizeof(reply->hdr));
-	reply->hdr.type = XS_TYPE_COUNT;
+	reply->hdr.type = XS_WIRE_TYPE_COUNT;
 	reply->payload[0] = '\0';
 	reply->err = -1;
 	memconn_send(mc, type, req_id, tx_id, payload, len);

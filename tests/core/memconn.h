@@ -14,8 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <errno.h>	/* before xs_wire.h: enables its error table */
-#include <xen/io/xs_wire.h>
+#include "daemon/wire.h"
 
 #include "daemon/core.h"
 
@@ -108,7 +107,7 @@ struct memconn_reply {
  * Send one request with a fresh req_id and pop messages until its reply:
  * watch events popped on the way are kept for memconn_next_event().
  * Returns 0 or the error the daemon answered; -1 (with @reply->hdr.type
- * XS_TYPE_COUNT) if no reply came or it did not echo req_id and tx_id.
+ * XS_WIRE_TYPE_COUNT) if no reply came or it did not echo req_id and tx_id.
  */
 int memconn_call(struct memconn *mc, uint32_t type, uint32_t tx_id,
 		 const void *payload, uint32_t len,

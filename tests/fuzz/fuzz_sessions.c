@@ -475,7 +475,7 @@ static int call(struct harness *h, struct slot *s, uint32_t type,
 		fprintf(stderr, "dom%u type %u tx %u \"%.*s\" -> %d %.*s\n",
 			s->domid, type, tx_id, (int)(len > 80 ? 80 : len),
 			(const char *)payload, err, 60, reply->payload);
-	if (err == -1 && reply->hdr.type == XS_TYPE_COUNT &&
+	if (err == -1 && reply->hdr.type == XS_WIRE_TYPE_COUNT &&
 	    releases_itself(s, type, payload, len)) {
 		/* A privileged guest that releases its own domain loses
 		 * its connection with it, as in Xen's C daemon: there is
@@ -483,7 +483,7 @@ static int call(struct harness *h, struct slot *s, uint32_t type,
 		slot_gone(s);
 		return -1;
 	}
-	if (err == -1 && reply->hdr.type == XS_TYPE_COUNT) {
+	if (err == -1 && reply->hdr.type == XS_WIRE_TYPE_COUNT) {
 		struct connection *conn = memconn_connection(s->mc);
 
 		CHECK(conn && !memconn_destroyed(s->mc),

@@ -31,8 +31,9 @@ def _strip_c_comments(text):
     return re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
 
 
-def _parse_enum(text, name):
-    """Members of `enum NAME { ... }`, with C's implicit numbering."""
+def _parse_enum(text, name, known=None):
+    """Members of `enum NAME { ... }`, with C's implicit numbering; their
+    initializers may name members of @known."""
     body = re.search(r"enum\s+%s\s*\{(.*?)\}" % name, text, re.S).group(1)
     body = "\n".join(l for l in body.splitlines()
                      if not l.strip().startswith("#"))
@@ -45,7 +46,8 @@ def _parse_enum(text, name):
         if "=" in item:
             key, expr = (s.strip() for s in item.split("=", 1))
             # Expressions in the header only use integers and earlier members.
-            nextval = eval(expr, {"__builtins__": {}}, dict(values))
+            nextval = eval(expr, {"__builtins__": {}},
+                           dict(known or {}, **values))
         else:
             key = item
         values[key] = nextval
@@ -69,6 +71,23 @@ def _parse_wire_header(path):
 
 
 TYPES, ERRORS, DEFINES, HEADER_FMT = _parse_wire_header(XS_WIRE_H)
+
+# What Xen 4.21 and 4.22 added, from daemon/wire.h when the installed
+# header is older (as the daemon itself gets them).
+DAEMON_WIRE_H = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                             "..", "..", "daemon", "wire.h")
+
+
+def _add_newer_protocol(path):
+    text = _strip_c_comments(open(path).read())
+    if "XS_GET_FEATURE" not in TYPES:
+        TYPES.update(_parse_enum(text, "xsd_sockmsg_type_4_21", TYPES))
+        TYPES["XS_TYPE_COUNT"] = TYPES["XS_SET_QUOTA"] + 1
+    for key, val in re.findall(r"#define\s+(XENSTORE_\w+)\s+(\d+)\b", text):
+        DEFINES.setdefault(key, int(val))
+
+
+_add_newer_protocol(DAEMON_WIRE_H)
 globals().update(TYPES)
 globals().update(DEFINES)
 HEADER_LEN = struct.calcsize(HEADER_FMT)

@@ -39,7 +39,11 @@ from xsd import (Client, XS_CONTROL, XS_DIRECTORY, XS_READ,  # noqa: E402
                  XS_RESET_WATCHES, XS_DIRECTORY_PART, XS_TYPE_COUNT,
                  XS_INVALID, XENSTORE_PAYLOAD_MAX, HEADER_FMT,
                  XS_INTRODUCE, XS_RELEASE, XS_RESUME,
-                 XS_IS_DOMAIN_INTRODUCED, XS_SET_TARGET)
+                 XS_IS_DOMAIN_INTRODUCED, XS_SET_TARGET,
+                 XS_GET_FEATURE, XS_SET_FEATURE, XS_GET_QUOTA, XS_SET_QUOTA,
+                 XENSTORE_SERVER_FEATURE_RECONNECTION,
+                 XENSTORE_SERVER_FEATURE_ERROR,
+                 XENSTORE_SERVER_FEATURE_WATCHDEPTH)
 
 # XS_RESTRICT was removed from xs_wire.h; its number stays unused.
 XS_RESTRICT_REMOVED = XS_RESET_WATCHES - 1
@@ -1028,7 +1032,7 @@ BAD_INPUT = [
     ("WRITE of an empty path", XS_WRITE, b"\0v", 0, err("EINVAL"), None),
     ("WATCH without the token", XS_WATCH, b"/ptest\0", 0, err("EINVAL"), None),
     ("WATCH without the final NUL", XS_WATCH, b"/ptest\0t", 0, err("EINVAL"), None),
-    ("WATCH with an extra argument", XS_WATCH, b"/ptest\0t\0x\0", 0, err("EINVAL"), None),
+    ("WATCH with two extra arguments", XS_WATCH, b"/ptest\0t\0" b"1\0x\0", 0, err("EINVAL"), None),
     ("WATCH with an empty payload", XS_WATCH, b"", 0, err("EINVAL"), None),
     ("WATCH of an empty path", XS_WATCH, b"\0t\0", 0, err("EINVAL"), None),
     ("UNWATCH without the token", XS_UNWATCH, b"/ptest\0", 0, err("EINVAL"), None),
@@ -1182,6 +1186,207 @@ def make_bad_input_test(name, mtype, payload, tx, want):
 for _name, _type, _payload, _tx, _want, _why in BAD_INPUT:
     test("bad input: " + _name, diverges_from_reference=_why)(
         make_bad_input_test(_name, _type, _payload, _tx, _want))
+
+
+# ================================================================ Xen 4.21/4.22
+# GET_FEATURE, SET_FEATURE, GET_QUOTA, SET_QUOTA and WATCH's depth, with
+# the answers of Xen's C daemon as its source gives them
+# (tools/xenstored/domain.c, watch.c; docs/misc/xenstore.txt): no 4.21
+# daemon runs here, and the 4.17 reference answers ENOSYS (types) or EINVAL
+# (a third WATCH argument).
+NEWER = "Xen 4.21/4.22 protocol; the reference is 4.17"
+OURS = b"%d\0" % (XENSTORE_SERVER_FEATURE_RECONNECTION |
+                  XENSTORE_SERVER_FEATURE_ERROR |
+                  XENSTORE_SERVER_FEATURE_WATCHDEPTH)
+QUOTA_NAMES = (b"nodes watches outstanding memory soft-memory transactions "
+               b"transaction-nodes node-permissions path-max node-size")
+
+
+@test("GET_FEATURE: the caller's features, or a domain's; Xen's errors",
+      diverges_from_reference=NEWER)
+def t_get_feature(ctx):
+    c = ctx.conn()
+    expect(rq(c, XS_GET_FEATURE, b""), (XS_GET_FEATURE, OURS), "no argument")
+    expect(rq(c, XS_GET_FEATURE, b"junk"), (XS_GET_FEATURE, OURS),
+           "bytes without a NUL are no argument")
+    expect(rq(c, XS_GET_FEATURE, b"0\0"), (XS_GET_FEATURE, OURS), "dom0's")
+    expect(rq(c, XS_GET_FEATURE, b"9\0"), err("ENOENT"), "no such domain")
+    expect(rq(c, XS_GET_FEATURE, b"abc\0"), err("EINVAL"), "not a domid")
+    expect(rq(c, XS_GET_FEATURE, b"65536\0"), err("EINVAL"), "domid over 65535")
+    expect(rq(c, XS_GET_FEATURE, b"-1\0"), err("EINVAL"), "domid -1")
+    expect(rq(c, XS_GET_FEATURE, b"0\0" b"0\0"), err("EINVAL"), "two arguments")
+    expect(rq(c, XS_GET_FEATURE, b"", 0x4242), err("ENOENT"), "a bogus tx id")
+
+
+@test("SET_FEATURE: dom0 is introduced (EBUSY); Xen's errors in Xen's order",
+      diverges_from_reference=NEWER)
+def t_set_feature(ctx):
+    c = ctx.conn()
+    expect(rq(c, XS_SET_FEATURE, b"0\0" b"1\0"), err("EBUSY"), "dom0")
+    expect(rq(c, XS_SET_FEATURE, b"0\0" b"255\0"), err("EBUSY"),
+           "dom0, unknown bits: EBUSY first")
+    expect(rq(c, XS_SET_FEATURE, b"9\0" b"1\0"), err("ENOENT"), "no such domain")
+    expect(rq(c, XS_SET_FEATURE, b"x\0" b"1\0"), err("EINVAL"), "not a domid")
+    expect(rq(c, XS_SET_FEATURE, b"0\0"), err("EINVAL"), "one argument")
+    expect(rq(c, XS_SET_FEATURE, b"0\0" b"1\0" b"2\0"), err("EINVAL"),
+           "three arguments")
+    expect(rq(c, XS_SET_FEATURE, b"0\0" b"1"), err("EINVAL"),
+           "the value without its NUL")
+    expect(rq(c, XS_GET_FEATURE, b""), (XS_GET_FEATURE, OURS), "unchanged")
+
+
+@test("GET_QUOTA: names, global and per-domain values; Xen's errors",
+      diverges_from_reference=NEWER)
+def t_get_quota(ctx):
+    c = ctx.conn()
+    expect(rq(c, XS_GET_QUOTA, b""), (XS_GET_QUOTA, QUOTA_NAMES + b"\0"),
+           "the names, in Xen's order")
+    for name, value in ((b"nodes", b"1000"), (b"watches", b"128"),
+                        (b"outstanding", b"20"), (b"memory", b"2621440"),
+                        (b"soft-memory", b"2097152"),
+                        (b"transactions", b"10"),
+                        (b"transaction-nodes", b"1024"),
+                        (b"node-permissions", b"5"), (b"permissions", b"5"),
+                        (b"path-max", b"2048"), (b"node-size", b"2048")):
+        expect(rq(c, XS_GET_QUOTA, name + b"\0"),
+               (XS_GET_QUOTA, value + b"\0"), "global " + name.decode())
+        expect(rq(c, XS_GET_QUOTA, b"0\0" + name + b"\0"),
+               (XS_GET_QUOTA, value + b"\0"), "dom0's " + name.decode())
+    expect(rq(c, XS_GET_QUOTA, b"soft-nodes\0"), err("EINVAL"),
+           "a soft quota Xen does not have")
+    expect(rq(c, XS_GET_QUOTA, b"bogus\0"), err("EINVAL"), "no such quota")
+    expect(rq(c, XS_GET_QUOTA, b"9\0nodes\0"), err("ENOENT"), "no such domain")
+    expect(rq(c, XS_GET_QUOTA, b"x\0nodes\0"), err("EINVAL"), "not a domid")
+    expect(rq(c, XS_GET_QUOTA, b"0\0bogus\0"), err("EINVAL"),
+           "dom0, no such quota")
+    expect(rq(c, XS_GET_QUOTA, b"0\0nodes\0x\0"), err("EINVAL"),
+           "three arguments")
+    expect(rq(c, XS_GET_QUOTA, b"nodes\0", 0x4242), err("ENOENT"),
+           "a bogus tx id")
+
+
+def control_quota_table(c, soft=False):
+    """CONTROL quota (or quota-soft): {name: value} of its table."""
+    t, p = rq(c, XS_CONTROL, b"quota-soft\0" if soft else b"quota\0")
+    expect(t, XS_CONTROL, "CONTROL quota")
+    return {m.group(1): m.group(2) for m in
+            re.finditer(rb"^([a-z-]+) *: +([0-9]+) ", p, re.M)}
+
+
+@test("SET_QUOTA: global values, which CONTROL quota shows; Xen's errors",
+      diverges_from_reference=NEWER)
+def t_set_quota(ctx):
+    c = ctx.conn()
+    expect(rq(c, XS_SET_QUOTA, b"nodes\0" b"1500\0"), ok(XS_SET_QUOTA))
+    expect(rq(c, XS_GET_QUOTA, b"nodes\0"), (XS_GET_QUOTA, b"1500\0"))
+    expect(control_quota_table(c)[b"nodes"], b"1500", "CONTROL quota")
+    expect(rq(c, XS_SET_QUOTA, b"soft-memory\0" b"3000000\0"), ok(XS_SET_QUOTA))
+    expect(control_quota_table(c, soft=True)[b"memory"], b"3000000",
+           "CONTROL quota-soft")
+    expect(rq(c, XS_SET_QUOTA, b"nodes\0" b"-1\0"), err("EINVAL"),
+           "-1 (UINT_MAX, Xen's 'not set')")
+    expect(rq(c, XS_SET_QUOTA, b"nodes\0"), err("EINVAL"), "no value")
+    expect(rq(c, XS_SET_QUOTA, b"bogus\0" b"5\0"), err("EINVAL"), "no such quota")
+    expect(rq(c, XS_SET_QUOTA, b"soft-nodes\0" b"5\0"), err("EINVAL"),
+           "a soft quota Xen does not have")
+    expect(rq(c, XS_SET_QUOTA, b"9\0nodes\0" b"5\0"), err("ENOENT"),
+           "no such domain")
+    expect(rq(c, XS_SET_QUOTA, b"x\0nodes\0" b"5\0"), err("EINVAL"),
+           "not a domid")
+    expect(rq(c, XS_SET_QUOTA, b"0\0nodes\0" b"5\0" b"6\0"), err("EINVAL"),
+           "four arguments")
+    expect(rq(c, XS_GET_QUOTA, b"nodes\0"), (XS_GET_QUOTA, b"1500\0"),
+           "refusals changed nothing")
+    expect(rq(c, XS_SET_QUOTA, b"nodes\0" b"1000\0"), ok(XS_SET_QUOTA))
+    expect(rq(c, XS_SET_QUOTA, b"soft-memory\0" b"2097152\0"), ok(XS_SET_QUOTA))
+
+
+@test("xenstore-control quota agrees with GET_QUOTA, after CONTROL quota set too",
+      diverges_from_reference=NEWER)
+def t_quota_agree(ctx):
+    c = ctx.conn()
+    expect(rq(c, XS_CONTROL, b"quota\0set\0watches\0" b"200\0"), ok(XS_CONTROL))
+    tool = "/usr/lib/xen-4.17/bin/xenstore-control"
+    tables = {}
+    for soft in (False, True):
+        if os.access(tool, os.X_OK):
+            import subprocess
+            out = subprocess.run([tool, "quota-soft" if soft else "quota"],
+                                 env=dict(os.environ,
+                                          XENSTORED_PATH=ctx.path),
+                                 capture_output=True, timeout=10).stdout
+            tables[soft] = {m.group(1): m.group(2) for m in
+                            re.finditer(rb"^([a-z-]+) *: +([0-9]+) ", out,
+                                        re.M)}
+        else:
+            tables[soft] = control_quota_table(c, soft)
+    expect(rq(c, XS_CONTROL, b"quota\0set\0watches\0" b"128\0"), ok(XS_CONTROL))
+    expect(tables[False].get(b"watches"), b"200", "the table shows quota set")
+    names = QUOTA_NAMES.split()
+    for name in names:
+        if name.startswith(b"soft-"):
+            row = tables[True].get(name[5:])
+        else:
+            row = tables[False].get(b"permissions" if name == b"node-permissions"
+                                    else name)
+        got = rq(c, XS_GET_QUOTA, name + b"\0")
+        if name == b"watches":
+            got = (got[0], b"200\0")   # as it was when the table was taken
+        expect(got, (XS_GET_QUOTA, (row or b"?") + b"\0"),
+               "GET_QUOTA %s against the table" % name.decode())
+
+
+@test("WATCH depth: 0 the node only, 1 its children; special watches as Xen's",
+      diverges_from_reference=NEWER)
+def t_watch_depth(ctx):
+    c = ctx.conn()
+    b = ctx.base(c, "depth")
+    expect(rq(c, XS_MKDIR, b + b"/a\0"), ok(XS_MKDIR))
+    for depth in (b"0", b"1", b"2"):
+        expect(rq(c, XS_WATCH, b + b"\0d" + depth + b"\0" + depth + b"\0"),
+               ok(XS_WATCH), "WATCH with depth " + depth.decode())
+        expect(c.read_event(), ev(b, b"d" + depth), "initial event")
+    expect(rq(c, XS_WATCH, b + b"\0n\0"), ok(XS_WATCH))
+    expect(c.read_event(), ev(b, b"n"))
+    expect(rq(c, XS_WRITE, b + b"\0v"), ok(XS_WRITE))
+    expect(sorted(ctx.sync(c)), sorted(ev(b, t) for t in
+                                       (b"d0", b"d1", b"d2", b"n")),
+           "the node itself: every depth")
+    expect(rq(c, XS_WRITE, b + b"/a\0v"), ok(XS_WRITE))
+    expect(sorted(ctx.sync(c)), sorted(ev(b + b"/a", t) for t in
+                                       (b"d1", b"d2", b"n")),
+           "a child: depth 1 and more")
+    expect(rq(c, XS_WRITE, b + b"/a/b\0v"), ok(XS_WRITE))
+    expect(sorted(ctx.sync(c)), sorted(ev(b + b"/a/b", t) for t in
+                                       (b"d2", b"n")),
+           "a grandchild: depth 2 and more")
+    expect(rq(c, XS_RM, b + b"/a\0"), ok(XS_RM))
+    expect(sorted(ctx.sync(c)), sorted(ev(b + b"/a", t) for t in
+                                       (b"d1", b"d2", b"n")),
+           "RM of the child")
+    # A watch on "/" with depth 1 sees the top-level nodes only.
+    expect(rq(c, XS_WATCH, b"/\0root1\0" b"1\0"), ok(XS_WATCH))
+    expect(c.read_event(), ev(b"/", b"root1"))
+    expect(rq(c, XS_WRITE, b + b"\0w"), ok(XS_WRITE))
+    expect([e for e in ctx.sync(c) if e.endswith(b"root1\0")], [],
+           "/ depth 1: nothing for " + b.decode())
+    expect(rq(c, XS_UNWATCH, b"/\0root1\0"), ok(XS_UNWATCH))
+    # Duplicates go by path and token, whatever the depth.
+    expect(rq(c, XS_WATCH, b + b"\0d1\0" b"5\0"), err("EEXIST"), "a duplicate")
+    expect(rq(c, XS_WATCH, b + b"\0t\0" b"-1\0"), err("EINVAL"), "depth -1")
+    expect(rq(c, XS_WATCH, b + b"/\0t\0" b"-1\0"), err("EINVAL"),
+           "depth -1 before the path's EINVAL")
+    expect(rq(c, XS_WATCH, b + b"\0t\0" b"x\0"), ok(XS_WATCH),
+           "depth 'x' is atoi's 0")
+    expect(c.read_event(), ev(b, b"t"))
+    # Special watches: depth 1 and @releaseDomain/<domid> are accepted (the
+    # events need a domain to come and go: tests/xen-sim/test-settings.py).
+    for path, tok, depth in ((b"@introduceDomain", b"i1", b"1\0"),
+                             (b"@releaseDomain", b"r0", b"0\0"),
+                             (b"@releaseDomain/5", b"r5", b"")):
+        expect(rq(c, XS_WATCH, path + b"\0" + tok + b"\0" + depth),
+               ok(XS_WATCH), "WATCH " + path.decode())
+        expect(c.read_event(), ev(path, tok))
 
 
 # ================================================================ runner

@@ -390,7 +390,7 @@ static void test_unknown_types_get_enosys(void **state)
 {
 	struct fixture *f = *state;
 	static const uint32_t types[] = {
-		20, XS_TYPE_COUNT, XS_TYPE_COUNT + 1, 999, XS_INVALID,
+		20, XS_WIRE_TYPE_COUNT, XS_WIRE_TYPE_COUNT + 1, 999, XS_INVALID,
 		0xffffffffu,
 	};
 	size_t i;
