@@ -79,6 +79,13 @@ void domain_quotas_follow(struct server *server)
 			      entry->domain.quota_own);
 }
 
+uint32_t server_domain_features(struct server *server, uint32_t domid)
+{
+	struct domain *domain = domain_find(server, domid);
+
+	return domain ? domain->features : DOMAIN_FEATURES;
+}
+
 /* A new domain with this domid starts from the global settings. */
 static void domain_reset_settings(struct server *server, struct domain *domain)
 {

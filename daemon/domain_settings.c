@@ -46,13 +46,6 @@ static int existing_domain(struct request *req, const char *arg,
 	return *domain ? 0 : ENOENT;
 }
 
-uint32_t server_domain_features(struct server *server, uint32_t domid)
-{
-	struct domain *domain = domain_get(server, domid);
-
-	return domain ? domain->features : DOMAIN_FEATURES;
-}
-
 static int reply_number(struct request *req, unsigned long value)
 {
 	char *text = talloc_asprintf(req->ctx, "%lu", value);

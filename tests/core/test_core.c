@@ -557,7 +557,9 @@ static void test_malformed_arguments_are_einval(void **state)
 		{ XS_WRITE, "/nonul", 6 },
 		{ XS_WRITE, "", 0 },
 		{ XS_WATCH, "/w\0", 3 },
-		{ XS_WATCH, "/w\0t\0x\0", 7 },
+		/* A third argument is a depth (WATCHDEPTH); a fourth none. */
+		{ XS_WATCH, "/w\0t\0" "1\0x\0", 9 },
+		{ XS_WATCH, "/w\0t\0" "-1\0", 8 },
 		{ XS_UNWATCH, "/w\0", 3 },
 		{ XS_SET_PERMS, "/tool", 5 },
 		{ XS_SET_PERMS, "/tool\0n0", 8 },
