@@ -424,6 +424,16 @@ static struct open_tx *pick_tx(struct slot *s, uint8_t sel, uint32_t *id)
 	return &s->tx[(sel - 1) % s->ntx];
 }
 
+static struct tx_write *find_tx_write(struct open_tx *tx, const char *path)
+{
+	unsigned int i;
+
+	for (i = 0; i < tx->nwrites; i++)
+		if (strcmp(tx->writes[i].path, path) == 0)
+			return &tx->writes[i];
+	return NULL;
+}
+
 static void drop_tx(struct slot *s, struct open_tx *tx)
 {
 	unsigned int i = (unsigned int)(tx - s->tx);
@@ -560,12 +570,19 @@ static void node_request(struct harness *h, struct slot *s,
 		err = call(h, s, XS_WRITE, tx_id, payload, len, &reply);
 		if (err != 0)
 			return;
-		if (tx && canon[0] && tx->nwrites < MAX_WRITES) {
-			struct tx_write *w = &tx->writes[tx->nwrites++];
+		if (tx && canon[0]) {
+			/* One entry per path, the latest write: a path
+			 * written again once the table is full must not
+			 * keep an older value. */
+			struct tx_write *w = find_tx_write(tx, canon);
 
-			snprintf(w->path, sizeof(w->path), "%s", canon);
-			memcpy(w->value, bytes, n);
-			w->len = n;
+			if (!w && tx->nwrites < MAX_WRITES)
+				w = &tx->writes[tx->nwrites++];
+			if (w) {
+				snprintf(w->path, sizeof(w->path), "%s", canon);
+				memcpy(w->value, bytes, n);
+				w->len = n;
+			}
 		} else if (!tx_id && canon[0]) {
 			expect_events(h, canon);
 		}
