@@ -121,7 +121,13 @@ static void mark_seen(struct server *server, struct domain *domain)
 	domain->seen_since = store_next_generation(server->store);
 }
 
-bool domain_note_named(struct server *server, uint32_t domid)
+/*
+ * A live domain a permission names is seen from now on, or, when
+ * @restored, from generation 0: before any restored node, whose
+ * generations are all new, so that every permission naming it is
+ * honoured.
+ */
+static bool note_named(struct server *server, uint32_t domid, bool restored)
 {
 	struct domain *domain = domain_find(server, domid);
 
@@ -131,8 +137,18 @@ bool domain_note_named(struct server *server, uint32_t domid)
 	domain = domain_get(server, domid);
 	if (!domain)
 		return false;
-	mark_seen(server, domain);
+	if (restored) {
+		domain->seen_alive = true;
+		domain->seen_since = 0;
+	} else {
+		mark_seen(server, domain);
+	}
 	return true;
+}
+
+bool domain_note_named(struct server *server, uint32_t domid)
+{
+	return note_named(server, domid, false);
 }
 
 struct domain *domain_find_known(struct server *server, uint32_t domid)
@@ -595,19 +611,7 @@ struct connection *server_connect_domain(struct server *server,
 
 bool domain_restore_named(struct server *server, uint32_t domid)
 {
-	struct domain *domain = domain_find(server, domid);
-
-	if (domain_is_privileged(server, domid) ||
-	    (domain && domain->seen_alive) || !domain_exists(server, domid))
-		return true;
-	domain = domain_get(server, domid);
-	if (!domain)
-		return false;
-	/* Generation 0: before any restored node, whose generations are
-	 * all new, so that every permission naming it is honoured. */
-	domain->seen_alive = true;
-	domain->seen_since = 0;
-	return true;
+	return note_named(server, domid, true);
 }
 
 int domain_restore_ring(struct server *server, struct connection *conn,

@@ -228,6 +228,35 @@ static int listener_destructor(struct unix_listener *listener)
 	return 0;
 }
 
+/* A listener with no socket yet; NULL (errno ENOMEM) if memory ran out. */
+static struct unix_listener *listener_new(void *ctx, struct event_base *base,
+					  struct server *server,
+					  const char *path)
+{
+	struct unix_listener *listener = talloc_zero(ctx, struct unix_listener);
+
+	if (!listener || !(listener->path = talloc_strdup(listener, path))) {
+		talloc_free(listener);
+		errno = ENOMEM;
+		return NULL;
+	}
+	listener->fd = -1;
+	listener->base = base;
+	listener->server = server;
+	talloc_set_destructor(listener, listener_destructor);
+	return listener;
+}
+
+/* Accept on listener->fd from the event loop; false if libevent fails. */
+static bool listener_start(struct unix_listener *listener)
+{
+	listener->accept_event = event_new(listener->base, listener->fd,
+					   EV_READ | EV_PERSIST, on_accept,
+					   listener);
+	return listener->accept_event &&
+	       event_add(listener->accept_event, NULL) == 0;
+}
+
 struct unix_listener *unix_listen(void *ctx, struct event_base *base,
 				  struct server *server, const char *path)
 {
@@ -241,16 +270,9 @@ struct unix_listener *unix_listen(void *ctx, struct event_base *base,
 		return NULL;
 	}
 	strcpy(addr.sun_path, path);
-	listener = talloc_zero(ctx, struct unix_listener);
-	if (!listener || !(listener->path = talloc_strdup(listener, path))) {
-		talloc_free(listener);
-		errno = ENOMEM;
+	listener = listener_new(ctx, base, server, path);
+	if (!listener)
 		return NULL;
-	}
-	listener->fd = -1;
-	listener->base = base;
-	listener->server = server;
-	talloc_set_destructor(listener, listener_destructor);
 
 	err = make_parent_dirs(path);
 	if (err) {
@@ -268,10 +290,7 @@ struct unix_listener *unix_listen(void *ctx, struct event_base *base,
 	if (bind(listener->fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
 	    chmod(path, 0600) != 0 || listen(listener->fd, 128) != 0)
 		goto fail_errno;
-	listener->accept_event = event_new(base, listener->fd,
-					   EV_READ | EV_PERSIST, on_accept,
-					   listener);
-	if (!listener->accept_event || event_add(listener->accept_event, NULL))
+	if (!listener_start(listener))
 		goto fail_errno;
 	return listener;
 fail_errno:
@@ -291,19 +310,12 @@ struct unix_listener *unix_listener_adopt(void *ctx, struct event_base *base,
 					  struct server *server, int fd,
 					  const char *path)
 {
-	struct unix_listener *listener = talloc_zero(ctx, struct unix_listener);
+	struct unix_listener *listener = listener_new(ctx, base, server, path);
 	int accepting = 0;
 	socklen_t len = sizeof(accepting);
 
-	if (!listener || !(listener->path = talloc_strdup(listener, path))) {
-		talloc_free(listener);
-		errno = ENOMEM;
+	if (!listener)
 		return NULL;
-	}
-	listener->fd = -1;
-	listener->base = base;
-	listener->server = server;
-	talloc_set_destructor(listener, listener_destructor);
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 ||
 	    !accepting || !own_inherited(fd)) {
 		xs_log(LEVEL_ERROR, "live update: descriptor %d is no listening "
@@ -313,11 +325,7 @@ struct unix_listener *unix_listener_adopt(void *ctx, struct event_base *base,
 		return NULL;
 	}
 	listener->fd = fd;
-	listener->accept_event = event_new(base, listener->fd,
-					   EV_READ | EV_PERSIST, on_accept,
-					   listener);
-	if (!listener->accept_event ||
-	    event_add(listener->accept_event, NULL) != 0) {
+	if (!listener_start(listener)) {
 		xs_log(LEVEL_ERROR, "cannot accept on %s", path);
 		talloc_free(listener);
 		errno = ENOMEM;
